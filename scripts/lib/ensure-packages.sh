@@ -1,0 +1,30 @@
+# Sourced by scripts/test and scripts/demo: installs missing Debian packages.
+# Usage: ensure_packages PROGRAM:PACKAGE ...  (installs PACKAGE when PROGRAM is not on the PATH)
+
+ensure_packages() {
+    local missing=()
+    local pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            echo "missing packages: ${missing[*]}; install them as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+            return 1
+        fi
+    fi
+    echo "installing ${missing[*]} ..." >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo is not installed; install Rust from rustup (https://rustup.rs) and run this again" >&2
+        return 1
+    fi
+}

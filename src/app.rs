@@ -1,0 +1,87 @@
+//! Process entry: parse, load config, dispatch, report the error once.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::context::Context;
+use crate::error::{is_broken_pipe, is_refusal};
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if is_refusal(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// clap's own errors, cut to one line that points at `--help`.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(
+            if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                2
+            } else {
+                0
+            },
+        );
+    }
+    let rendered = err.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let command: Vec<&str> = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .unwrap_or("reporter")
+        .split_whitespace()
+        .take_while(|word| !word.starts_with(['-', '<', '[']))
+        .collect();
+    let message = message.join(" ");
+    eprintln!(
+        "{}; see `{} --help`",
+        message.trim_end_matches(':'),
+        command.join(" ")
+    );
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&cli.global)?;
+    let ctx = Context::new(
+        config,
+        cli.global.json,
+        cli.global.verbose,
+        cli.global.quiet,
+    );
+    match &cli.command {
+        Command::Users(command) => command.run(&ctx)?,
+        Command::Slots(args) => args.run(&ctx)?,
+        Command::Reserve(args) => args.run(&ctx)?,
+        Command::Reservations(args) => args.run(&ctx)?,
+        Command::Cancel(args) => args.run(&ctx)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! The whole command surface, as clap sees it. Nothing here is validated
+//! beyond its type: `config` and the commands turn it into checked values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reporter",
+    version,
+    about = "Reports customers' orders on an hourly reservation schedule",
+    long_about = "Reports customers' orders on an hourly reservation schedule.\n\n\
+        Each hour of the day is a slot with a capacity; users reserve one slot. \
+        `reporter run-slot` (run hourly by a systemd timer) queues a download+compare \
+        job per reserved user; `reporter work` processes drain the jobs, never opening \
+        more than `max_active_browsers` browsers across every worker that shares a Redis.",
+    after_help = "Exit status: 0 success, 2 request refused (nothing changed), 1 other failure.\n\
+        Start with: reporter users add alice --monthly-orders 1200 && reporter reserve alice --hour 10"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML config file [default: /etc/reporter/reporter.toml if present, else built-in defaults]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "REPORTER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// SQLite database file, created and migrated on first use
+    #[arg(long, global = true, env = "REPORTER_DB", value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// Redis URL: redis:// or rediss://, with optional user and password
+    #[arg(long, global = true, env = "REPORTER_REDIS_URL", value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// Print the command's data as JSON on stdout instead of a table
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// More logging on stderr (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less logging on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list or remove users
+    #[command(subcommand)]
+    Users(commands::users::UsersCommand),
+    /// Show the 24 hour slots and their load, or set one slot's capacity
+    Slots(commands::slots::SlotsArgs),
+    /// Reserve an hour for a user (moves an existing reservation if the hour has room)
+    Reserve(commands::reserve::ReserveArgs),
+    /// List reservations, of everyone or of one user
+    Reservations(commands::reservations::ReservationsArgs),
+    /// Cancel a user's reservation
+    Cancel(commands::cancel::CancelArgs),
+}

@@ -1,0 +1,12 @@
+//! reporter: browser automation for many customers on an hourly reservation
+//! schedule. The binary is a thin shell around [`app::main`].
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod output;
+pub mod time;

@@ -1,0 +1,10 @@
+//! Integration tests: the real `reporter` binary against a temporary database
+//! file and, where needed, a real `redis-server`.
+
+mod support;
+
+mod cli_errors;
+mod config_loading;
+mod migrations;
+mod reservations;
+mod users_and_slots;
