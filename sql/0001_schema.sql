@@ -35,16 +35,19 @@ CREATE TABLE reservations (
 );
 CREATE INDEX reservations_by_hour ON reservations (hour);
 
--- One run per scheduled hour: the UNIQUE instant makes run-slot idempotent.
+-- One run per slot and day: UNIQUE (run_date, hour) makes run-slot idempotent,
+-- also when an hour occurs twice (DST) or two timers fire at once.
 CREATE TABLE runs (
     id            INTEGER PRIMARY KEY,
+    run_date      TEXT    NOT NULL,
     hour          INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
-    scheduled_at  INTEGER NOT NULL UNIQUE,
+    scheduled_at  INTEGER NOT NULL,
     scheduled_for TEXT    NOT NULL,
     status        TEXT    NOT NULL DEFAULT 'queued'
                   CHECK (status IN ('queued', 'running', 'done', 'failed')),
     created_at    INTEGER NOT NULL,
-    finished_at   INTEGER
+    finished_at   INTEGER,
+    UNIQUE (run_date, hour)
 );
 
 -- The users of one run, as their reservations stood when the run was created.
@@ -123,6 +126,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_claimable ON jobs (status, run_after);
 CREATE INDEX jobs_by_run ON jobs (run_id);
+CREATE INDEX jobs_by_run_user ON jobs (run_user_id, status);
 CREATE UNIQUE INDEX jobs_one_download_per_run_user ON jobs (run_user_id) WHERE kind = 'download';
 CREATE UNIQUE INDEX jobs_one_per_range ON jobs (range_id) WHERE range_id IS NOT NULL;
 

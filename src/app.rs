@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::commands;
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{is_broken_pipe, is_refusal};
@@ -69,6 +70,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    crate::logging::init(cli.global.verbose, cli.global.quiet);
     let config = Config::load(&cli.global)?;
     let ctx = Context::new(
         config,
@@ -82,6 +84,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reserve(args) => args.run(&ctx)?,
         Command::Reservations(args) => args.run(&ctx)?,
         Command::Cancel(args) => args.run(&ctx)?,
+        Command::RunSlot(args) => args.run(&ctx)?,
+        Command::Work(args) => return commands::work::run(args, &ctx),
+        Command::Progress(args) => args.run(&ctx)?,
+        Command::Status(args) => args.run(&ctx)?,
+        Command::ResetSemaphore(args) => args.run(&ctx)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -74,4 +74,14 @@ pub enum Command {
     Reservations(commands::reservations::ReservationsArgs),
     /// Cancel a user's reservation
     Cancel(commands::cancel::CancelArgs),
+    /// Create the run of an hour and queue a download+compare job per reserved user
+    RunSlot(commands::run_slot::RunSlotArgs),
+    /// Drain jobs: take a browser permit, claim a job, run it, release
+    Work(commands::work::WorkArgs),
+    /// Show recent runs, or one run per user
+    Progress(commands::progress::ProgressArgs),
+    /// Show browser permits and their holders, the queue and live workers
+    Status(commands::status::StatusArgs),
+    /// Drop every browser permit holder (after showing them)
+    ResetSemaphore(commands::reset_semaphore::ResetSemaphoreArgs),
 }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use rusqlite::Connection;
 
 use crate::config::Config;
+use crate::coord::Coordinator;
 use crate::db;
 
 pub struct Context {
@@ -27,6 +28,11 @@ impl Context {
     /// Opens (creating and migrating if needed) the configured database.
     pub fn db(&self) -> Result<Connection> {
         db::open(&self.config.database)
+    }
+
+    /// Connects to the configured Redis.
+    pub async fn coordinator(&self) -> Result<Coordinator> {
+        Coordinator::connect(&self.config).await
     }
 
     /// A line of progress for people, on stderr; silent with `-q`.

@@ -1,7 +1,12 @@
 //! One file per subcommand, each with its clap `Args` and a `run`.
 
 pub mod cancel;
+pub mod progress;
 pub mod reservations;
 pub mod reserve;
+pub mod reset_semaphore;
+pub mod run_slot;
 pub mod slots;
+pub mod status;
 pub mod users;
+pub mod work;

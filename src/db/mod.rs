@@ -3,6 +3,7 @@
 
 pub mod migrations;
 pub mod reservations;
+pub mod runs;
 pub mod slots;
 pub mod users;
 

@@ -1,0 +1,79 @@
+//! `reporter reset-semaphore [--yes]`: drops every browser permit holder.
+//! Never needed for a dead worker (its lease expires); for operators who know
+//! better than the leases.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::context::Context;
+use crate::error::refuse;
+use crate::output::{print_json, print_table, println_out};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example: reporter reset-semaphore --yes\n\n\
+    A worker that dies gives its permit back within one lease (lease_ttl) on its own; \
+    live workers whose permits are dropped notice at their next renewal and hand their jobs back.")]
+pub struct ResetSemaphoreArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+impl ResetSemaphoreArgs {
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let coord = ctx.coordinator().await?;
+            let holders = coord.holders().await?;
+            if holders.is_empty() {
+                if ctx.json {
+                    return print_json(&holders);
+                }
+                return println_out("no browser permit is held; nothing to reset");
+            }
+            if !ctx.json {
+                println_out(&format!(
+                    "{} browser permits held (limit {}):",
+                    holders.len(),
+                    coord.limit()
+                ))?;
+                let rows = holders
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.worker.clone(),
+                            h.job.clone().unwrap_or_else(|| "-".into()),
+                            h.since.clone(),
+                            h.expires_at.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["worker", "job", "since", "lease expires"], rows)?;
+            }
+            if !self.yes && !confirm()? {
+                return Err(refuse("nothing reset; pass --yes to reset without asking"));
+            }
+            let dropped = coord.reset_permits().await?;
+            if ctx.json {
+                return print_json(&dropped);
+            }
+            println_out(&format!("dropped {} permit holders", dropped.len()))
+        })
+    }
+}
+
+/// Asks on the terminal; without one, the answer is no.
+fn confirm() -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("drop them all? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,122 @@
+//! `reporter status`: browser permits and their holders, the queue, live workers.
+
+use anyhow::Result;
+use clap::Args;
+use rusqlite::named_params;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::coord::Holder;
+use crate::output::{print_json, print_table, println_out};
+use crate::queue::{self, QueueCounts};
+use crate::time::{ms_to_rfc3339, now_ms};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example: reporter status --json")]
+pub struct StatusArgs {}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    permits: Permits,
+    queue: QueueCounts,
+    workers: Vec<LiveWorker>,
+}
+
+#[derive(Debug, Serialize)]
+struct Permits {
+    limit: u32,
+    held: usize,
+    holders: Vec<Holder>,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveWorker {
+    id: String,
+    host: String,
+    pid: i64,
+    concurrency: i64,
+    last_seen: String,
+}
+
+impl StatusArgs {
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        let conn = ctx.db()?;
+        let queue = queue::counts(&conn)?;
+        // A worker is live while its heartbeat (every third of a lease) is recent.
+        let seen_after = now_ms() - 2 * ctx.config.lease_ttl.as_millis() as i64;
+        let workers = conn
+            .prepare(
+                "SELECT id, host, pid, concurrency, last_seen FROM workers
+                 WHERE stopped_at IS NULL AND last_seen >= :after ORDER BY id",
+            )?
+            .query_map(named_params! {":after": seen_after}, |r| {
+                Ok(LiveWorker {
+                    id: r.get(0)?,
+                    host: r.get(1)?,
+                    pid: r.get(2)?,
+                    concurrency: r.get(3)?,
+                    last_seen: ms_to_rfc3339(r.get(4)?),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let holders = runtime.block_on(async { ctx.coordinator().await?.holders().await })?;
+        let status = Status {
+            permits: Permits {
+                limit: ctx.config.max_active_browsers,
+                held: holders.len(),
+                holders,
+            },
+            queue,
+            workers,
+        };
+        if ctx.json {
+            return print_json(&status);
+        }
+        println_out(&format!(
+            "browser permits: {} of {} held",
+            status.permits.held, status.permits.limit
+        ))?;
+        if !status.permits.holders.is_empty() {
+            let rows = status
+                .permits
+                .holders
+                .iter()
+                .map(|h| {
+                    vec![
+                        h.worker.clone(),
+                        h.job.clone().unwrap_or_else(|| "-".into()),
+                        h.since.clone(),
+                        h.expires_at.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["worker", "job", "since", "lease expires"], rows)?;
+        }
+        let q = &status.queue;
+        println_out(&format!(
+            "jobs: {} queued, {} running, {} retrying, {} failed, {} done",
+            q.queued, q.running, q.retrying, q.failed, q.done
+        ))?;
+        println_out(&format!("live workers: {}", status.workers.len()))?;
+        if !status.workers.is_empty() {
+            let rows = status
+                .workers
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.id.clone(),
+                        w.host.clone(),
+                        w.pid.to_string(),
+                        w.concurrency.to_string(),
+                        w.last_seen.clone(),
+                    ]
+                })
+                .collect();
+            print_table(&["worker", "host", "pid", "concurrency", "last seen"], rows)?;
+        }
+        Ok(())
+    }
+}

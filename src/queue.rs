@@ -1,0 +1,456 @@
+//! The job queue over SQLite. A claim is one `UPDATE ... RETURNING` that bumps
+//! the job's `attempt` and sets its lease; every later write is fenced on
+//! `(id, attempt, status = 'running')`, and zero rows changed means the lease
+//! was lost to another worker.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use rusqlite::{Connection, OptionalExtension, Transaction, named_params};
+use serde::Serialize;
+
+use crate::config::RetryPolicy;
+use crate::db::immediate;
+use crate::time::now_ms;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Download,
+    Report,
+}
+
+/// The fence of a claimed job: every write names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    pub job_id: i64,
+    pub attempt: i64,
+}
+
+/// A range of a run user's pending orders, by their numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub id: i64,
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A claimed job with what running it needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub fence: Fence,
+    pub kind: JobKind,
+    pub run_id: i64,
+    pub run_user_id: i64,
+    pub user: String,
+    pub login: String,
+    pub monthly_orders_estimate: i64,
+    pub range: Option<Range>,
+}
+
+impl ClaimedJob {
+    /// A short name for logs and `status`: `run 7 alice range 101-200`.
+    pub fn label(&self) -> String {
+        match self.range {
+            Some(r) => format!(
+                "run {} {} range {}-{}",
+                self.run_id, self.user, r.start, r.end
+            ),
+            None => format!("run {} {} download", self.run_id, self.user),
+        }
+    }
+}
+
+/// Jobs by state, for `status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub retrying: i64,
+    pub failed: i64,
+    pub done: i64,
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failed {
+    /// It will be tried again after this delay.
+    Retrying(Duration),
+    /// Its retries are spent; the error is kept.
+    Terminal,
+    /// The fence no longer held: another worker owns the job.
+    LeaseLost,
+}
+
+/// Claims the next job, or none. Oldest run first; download jobs before
+/// report jobs; among report jobs the longest range first (full ranges before
+/// the short last ones, which fill the tail), then the user with the fewest
+/// ranges taken so far (round robin), then the oldest job. A running job whose
+/// lease has expired is claimable at once.
+pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Option<ClaimedJob>> {
+    immediate(conn, |tx| {
+        let now = now_ms();
+        let claimed = tx
+            .prepare_cached(
+                "UPDATE jobs
+                 SET status = 'running', attempt = attempt + 1, lease_owner = :worker,
+                     lease_expires_at = :expires, started_at = COALESCE(started_at, :now)
+                 WHERE id = (
+                     SELECT j.id FROM jobs j LEFT JOIN ranges g ON g.id = j.range_id
+                     WHERE (j.status IN ('queued', 'retrying') AND j.run_after <= :now)
+                        OR (j.status = 'running' AND j.lease_expires_at < :now)
+                     ORDER BY j.run_id,
+                              j.kind = 'report',
+                              g.range_end - g.range_start DESC,
+                              (SELECT COUNT(*) FROM jobs t
+                               WHERE t.run_user_id = j.run_user_id AND t.kind = 'report'
+                                 AND t.status IN ('running', 'done', 'failed')),
+                              j.id
+                     LIMIT 1)
+                 RETURNING id, attempt, kind, run_id, run_user_id, range_id",
+            )?
+            .query_row(
+                named_params! {":worker": worker, ":expires": now + lease.as_millis() as i64, ":now": now},
+                |r| {
+                    let kind: String = r.get(2)?;
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, kind, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, Option<i64>>(5)?))
+                },
+            )
+            .optional()?;
+        let Some((job_id, attempt, kind, run_id, run_user_id, range_id)) = claimed else {
+            return Ok(None);
+        };
+        let (user, login, estimate): (String, String, i64) = tx
+            .prepare_cached(
+                "SELECT u.name, u.login, u.monthly_orders_estimate
+                 FROM run_users ru JOIN users u ON u.id = ru.user_id WHERE ru.id = :ru",
+            )?
+            .query_row(named_params! {":ru": run_user_id}, |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        let range = match range_id {
+            Some(id) => {
+                tx.prepare_cached("UPDATE ranges SET status = 'running' WHERE id = :id")?
+                    .execute(named_params! {":id": id})?;
+                Some(
+                    tx.prepare_cached("SELECT range_start, range_end FROM ranges WHERE id = :id")?
+                        .query_row(named_params! {":id": id}, |r| {
+                            Ok(Range {
+                                id,
+                                start: r.get(0)?,
+                                end: r.get(1)?,
+                            })
+                        })?,
+                )
+            }
+            None => None,
+        };
+        tx.prepare_cached(
+            "UPDATE run_users SET status = 'running', started_at = COALESCE(started_at, :now)
+             WHERE id = :ru AND status = 'queued'",
+        )?
+        .execute(named_params! {":ru": run_user_id, ":now": now})?;
+        tx.prepare_cached(
+            "UPDATE runs SET status = 'running' WHERE id = :run AND status = 'queued'",
+        )?
+        .execute(named_params! {":run": run_id})?;
+        Ok(Some(ClaimedJob {
+            fence: Fence { job_id, attempt },
+            kind: if kind == "download" {
+                JobKind::Download
+            } else {
+                JobKind::Report
+            },
+            run_id,
+            run_user_id,
+            user,
+            login,
+            monthly_orders_estimate: estimate,
+            range,
+        }))
+    })
+}
+
+/// Extends a claimed job's lease. `false`: the lease is lost.
+pub fn renew(conn: &Connection, fence: Fence, lease: Duration) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE jobs SET lease_expires_at = :expires
+             WHERE id = :id AND attempt = :attempt AND status = 'running'",
+        )?
+        .execute(named_params! {
+            ":expires": now_ms() + lease.as_millis() as i64, ":id": fence.job_id, ":attempt": fence.attempt,
+        })?;
+    Ok(changed == 1)
+}
+
+/// Gives a job back untried (shutdown, lost permit, lock held elsewhere): it is
+/// claimable again after `delay`, and no failure is counted.
+pub fn hand_back(conn: &mut Connection, fence: Fence, delay: Duration) -> Result<bool> {
+    immediate(conn, |tx| {
+        let changed = tx
+            .prepare_cached(
+                "UPDATE jobs SET status = 'queued', run_after = :after, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE id = :id AND attempt = :attempt AND status = 'running'",
+            )?
+            .execute(named_params! {
+                ":after": now_ms() + delay.as_millis() as i64, ":id": fence.job_id, ":attempt": fence.attempt,
+            })?;
+        if changed == 1 {
+            tx.prepare_cached(
+                "UPDATE ranges SET status = 'queued' WHERE id = (SELECT range_id FROM jobs WHERE id = :id)",
+            )?
+            .execute(named_params! {":id": fence.job_id})?;
+        }
+        Ok(changed == 1)
+    })
+}
+
+/// Records a failed attempt: retried after the kind's delay (with jitter)
+/// while retries remain, else `failed` for good with the error kept and the
+/// range's unreported orders recorded as failed.
+pub fn fail(
+    conn: &mut Connection,
+    fence: Fence,
+    error: &str,
+    policy: &RetryPolicy,
+) -> Result<Failed> {
+    immediate(conn, |tx| {
+        let Some((kind, failures, max_retries, run_user_id, range_id)) = tx
+            .prepare_cached(
+                "SELECT kind, failures, max_retries, run_user_id, range_id FROM jobs
+                 WHERE id = :id AND attempt = :attempt AND status = 'running'",
+            )?
+            .query_row(
+                named_params! {":id": fence.job_id, ":attempt": fence.attempt},
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                },
+            )
+            .optional()?
+        else {
+            return Ok(Failed::LeaseLost);
+        };
+        let now = now_ms();
+        if failures < max_retries {
+            let base = if kind == "download" {
+                policy.download_delay
+            } else {
+                policy.report_delay
+            };
+            let delay =
+                base.mul_f64((1.0 + policy.jitter * (rand::random::<f64>() * 2.0 - 1.0)).max(0.0));
+            tx.prepare_cached(
+                "UPDATE jobs SET status = 'retrying', failures = failures + 1, last_error = :error,
+                     run_after = :after, lease_owner = NULL, lease_expires_at = NULL WHERE id = :id",
+            )?
+            .execute(named_params! {":error": error, ":after": now + delay.as_millis() as i64, ":id": fence.job_id})?;
+            if let Some(range) = range_id {
+                tx.prepare_cached("UPDATE ranges SET status = 'queued' WHERE id = :id")?
+                    .execute(named_params! {":id": range})?;
+            }
+            return Ok(Failed::Retrying(delay));
+        }
+        tx.prepare_cached(
+            "UPDATE jobs SET status = 'failed', failures = failures + 1, last_error = :error, finished_at = :now,
+                 lease_owner = NULL, lease_expires_at = NULL WHERE id = :id",
+        )?
+        .execute(named_params! {":error": error, ":now": now, ":id": fence.job_id})?;
+        match range_id {
+            Some(range) => {
+                tx.prepare_cached("UPDATE ranges SET status = 'failed' WHERE id = :id")?
+                    .execute(named_params! {":id": range})?;
+                tx.prepare_cached(
+                    "UPDATE run_orders SET status = 'failed', error = :error
+                     WHERE run_user_id = :ru AND status = 'pending'
+                       AND seq BETWEEN (SELECT range_start FROM ranges WHERE id = :range)
+                                   AND (SELECT range_end FROM ranges WHERE id = :range)",
+                )?
+                .execute(named_params! {":error": error, ":ru": run_user_id, ":range": range})?;
+            }
+            None => {
+                tx.prepare_cached("UPDATE run_users SET error = :error WHERE id = :ru")?
+                    .execute(named_params! {":error": error, ":ru": run_user_id})?;
+            }
+        }
+        settle(tx, run_user_id, now)?;
+        Ok(Failed::Terminal)
+    })
+}
+
+/// Completes a download+compare: records the pending orders (numbered 1..N),
+/// their ranges and a report job per range, in one transaction. `false`: the
+/// lease was lost and nothing was written.
+pub fn complete_download(
+    conn: &mut Connection,
+    fence: Fence,
+    pending: &[String],
+    range_size: u32,
+    report_retries: u32,
+) -> Result<bool> {
+    immediate(conn, |tx| {
+        let now = now_ms();
+        let Some(run_user_id) = finish_job(tx, fence, now)? else {
+            return Ok(false);
+        };
+        let run_id: i64 = tx
+            .prepare_cached("SELECT run_id FROM run_users WHERE id = :ru")?
+            .query_row(named_params! {":ru": run_user_id}, |r| r.get(0))?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO run_orders (run_user_id, seq, order_ref) VALUES (:ru, :seq, :ref)",
+        )?;
+        for (i, order) in pending.iter().enumerate() {
+            insert
+                .execute(named_params! {":ru": run_user_id, ":seq": i as i64 + 1, ":ref": order})?;
+        }
+        tx.prepare_cached("UPDATE run_users SET pending_orders = :n WHERE id = :ru")?
+            .execute(named_params! {":n": pending.len() as i64, ":ru": run_user_id})?;
+        let mut range = tx.prepare_cached(
+            "INSERT INTO ranges (run_user_id, range_start, range_end) VALUES (:ru, :start, :end)",
+        )?;
+        let mut job = tx.prepare_cached(
+            "INSERT INTO jobs (kind, run_id, run_user_id, range_id, status, max_retries, run_after, created_at)
+             VALUES ('report', :run, :ru, :range, 'queued', :retries, :now, :now)",
+        )?;
+        let size = range_size as usize;
+        for start in (0..pending.len()).step_by(size) {
+            let end = (start + size).min(pending.len());
+            range.execute(
+                named_params! {":ru": run_user_id, ":start": start as i64 + 1, ":end": end as i64},
+            )?;
+            let range_id = tx.last_insert_rowid();
+            job.execute(named_params! {":run": run_id, ":ru": run_user_id, ":range": range_id, ":retries": report_retries, ":now": now})?;
+        }
+        settle(tx, run_user_id, now)?;
+        Ok(true)
+    })
+}
+
+/// The unreported orders of a range, in order: a retry resumes after the
+/// last order reported.
+pub fn pending_in_range(
+    conn: &Connection,
+    run_user_id: i64,
+    range: Range,
+) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, order_ref FROM run_orders
+         WHERE run_user_id = :ru AND seq BETWEEN :start AND :end AND status = 'pending' ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map(
+            named_params! {":ru": run_user_id, ":start": range.start, ":end": range.end},
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// Records one order as reported, right after its submit. `false`: the lease
+/// was lost (or the order was already recorded) and nothing changed.
+pub fn record_reported(
+    conn: &Connection,
+    fence: Fence,
+    run_user_id: i64,
+    seq: i64,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE run_orders SET status = 'reported', reported_at = :now
+             WHERE run_user_id = :ru AND seq = :seq AND status = 'pending'
+               AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'running')",
+        )?
+        .execute(named_params! {
+            ":now": now_ms(), ":ru": run_user_id, ":seq": seq, ":id": fence.job_id, ":attempt": fence.attempt,
+        })?;
+    Ok(changed == 1)
+}
+
+/// Completes a report job whose orders are all recorded. `false`: lease lost.
+pub fn complete_report(conn: &mut Connection, fence: Fence) -> Result<bool> {
+    immediate(conn, |tx| {
+        let now = now_ms();
+        let Some(run_user_id) = finish_job(tx, fence, now)? else {
+            return Ok(false);
+        };
+        tx.prepare_cached("UPDATE ranges SET status = 'done' WHERE id = (SELECT range_id FROM jobs WHERE id = :id)")?
+            .execute(named_params! {":id": fence.job_id})?;
+        settle(tx, run_user_id, now)?;
+        Ok(true)
+    })
+}
+
+/// Marks a fenced job done; returns its run user, or `None` if the fence failed.
+fn finish_job(tx: &Transaction, fence: Fence, now: i64) -> Result<Option<i64>> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE jobs SET status = 'done', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = :id AND attempt = :attempt AND status = 'running'
+             RETURNING run_user_id",
+        )?
+        .query_row(named_params! {":now": now, ":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))
+        .optional()?)
+}
+
+/// Ends a run user once none of its jobs is left to run (failed if any job
+/// failed), and its run once none of its users is left.
+fn settle(tx: &Transaction, run_user_id: i64, now: i64) -> Result<()> {
+    let settled = tx
+        .prepare_cached(
+            "UPDATE run_users
+             SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE run_user_id = :ru AND status = 'failed')
+                               THEN 'failed' ELSE 'done' END,
+                 finished_at = :now
+             WHERE id = :ru AND status IN ('queued', 'running')
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_user_id = :ru
+                               AND status IN ('queued', 'running', 'retrying'))",
+        )?
+        .execute(named_params! {":ru": run_user_id, ":now": now})?;
+    if settled == 0 {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "UPDATE runs
+         SET status = CASE WHEN EXISTS (SELECT 1 FROM run_users WHERE run_id = runs.id AND status = 'failed')
+                           THEN 'failed' ELSE 'done' END,
+             finished_at = :now
+         WHERE id = (SELECT run_id FROM run_users WHERE id = :ru)
+           AND NOT EXISTS (SELECT 1 FROM run_users WHERE run_id = runs.id AND status IN ('queued', 'running'))",
+    )?
+    .execute(named_params! {":ru": run_user_id, ":now": now})?;
+    Ok(())
+}
+
+/// Whether no job is queued, retrying or running anywhere.
+pub fn is_idle(conn: &Connection) -> Result<bool> {
+    let busy: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE status IN ('queued', 'running', 'retrying'))",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(!busy)
+}
+
+/// Jobs by state.
+pub fn counts(conn: &Connection) -> Result<QueueCounts> {
+    let mut counts = QueueCounts::default();
+    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (status, n): (String, i64) = (row.get(0)?, row.get(1)?);
+        match status.as_str() {
+            "queued" => counts.queued = n,
+            "running" => counts.running = n,
+            "retrying" => counts.retrying = n,
+            "failed" => counts.failed = n,
+            "done" => counts.done = n,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}

@@ -1,0 +1,267 @@
+//! Running one claimed job under its lease: lock the range, keep the lease
+//! renewed, do the portal steps, and record the outcome fenced on the claim.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::watch;
+
+use super::Worker;
+use super::lease::{LeaseState, Stop};
+use crate::coord::{LockRefused, Permit, RangeLock};
+use crate::portal::{Portal, PortalSession, PortalUser, StepError};
+use crate::queue::{self, ClaimedJob, Failed, JobKind};
+
+/// What the slot does next.
+pub enum JobEnd {
+    Finished,
+    PermitLost,
+    Stopped,
+}
+
+impl<P: Portal> Worker<P> {
+    pub(super) async fn run_job(
+        self: &Arc<Self>,
+        permit: &Permit,
+        job: ClaimedJob,
+        stop: &watch::Receiver<bool>,
+    ) -> JobEnd {
+        let label = job.label();
+        if let Err(err) = self.coord.describe(permit, Some(label.clone())).await {
+            tracing::debug!(error = %format!("{err:#}"), "cannot describe the permit holder");
+        }
+        let lock = match job.range {
+            Some(range) => match self.coord.lock_range(range.id, &permit.token).await {
+                Ok(Ok(lock)) => Some(lock),
+                Ok(Err(LockRefused::HeldFor(left))) => {
+                    tracing::info!(job = %label, "range still locked by another worker; handing it back");
+                    self.hand_back(&job, left.max(Duration::from_millis(100)));
+                    return JobEnd::Finished;
+                }
+                Err(err) => {
+                    tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
+                    self.hand_back(&job, Duration::ZERO);
+                    return JobEnd::PermitLost;
+                }
+            },
+            None => None,
+        };
+        let lease = Arc::new(LeaseState::new(self.config.lease_ttl));
+        let heartbeat = tokio::spawn(self.clone().keep_lease(
+            lease.clone(),
+            permit.clone(),
+            lock.clone(),
+            job.fence,
+        ));
+        tracing::debug!(job = %label, attempt = job.fence.attempt, "job started");
+        let result = self.execute(&job, &lease, stop).await;
+        heartbeat.abort();
+        if let Some(lock) = &lock
+            && let Err(err) = self.coord.release_lock(lock).await
+        {
+            tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot release the range lock; it expires with its lease");
+        }
+        match result {
+            Ok(()) => {
+                self.jobs_done.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(job = %label, "job done");
+                JobEnd::Finished
+            }
+            Err(Stop::Failed(error)) => {
+                match self.db(|c| queue::fail(c, job.fence, &error, &self.config.retry)) {
+                    Ok(Failed::Retrying(delay)) => {
+                        tracing::warn!(job = %label, %error, "job failed; retrying in {:.0} s", delay.as_secs_f64())
+                    }
+                    Ok(Failed::Terminal) => {
+                        tracing::error!(job = %label, %error, "job failed; no retries left")
+                    }
+                    Ok(Failed::LeaseLost) => {
+                        tracing::warn!(job = %label, %error, "job failed after its lease was lost")
+                    }
+                    Err(err) => {
+                        tracing::error!(job = %label, error = %format!("{err:#}"), "cannot record a job failure")
+                    }
+                }
+                JobEnd::Finished
+            }
+            Err(Stop::Shutdown) => {
+                self.hand_back(&job, Duration::ZERO);
+                JobEnd::Stopped
+            }
+            Err(Stop::PermitLost) => {
+                tracing::warn!(job = %label, "browser permit lost; handing the job back");
+                self.hand_back(&job, Duration::ZERO);
+                JobEnd::PermitLost
+            }
+            Err(Stop::LeaseLost(why)) => {
+                tracing::warn!(job = %label, reason = %why, "lease lost; the job stops and is handed back");
+                self.hand_back(&job, Duration::ZERO);
+                JobEnd::Finished
+            }
+        }
+    }
+
+    /// Hands a job back; a fence that no longer holds changes nothing.
+    fn hand_back(&self, job: &ClaimedJob, delay: Duration) {
+        if let Err(err) = self.db(|c| queue::hand_back(c, job.fence, delay)) {
+            tracing::warn!(job = %job.label(), error = %format!("{err:#}"), "cannot hand the job back; its lease will expire");
+        }
+    }
+
+    async fn execute(
+        &self,
+        job: &ClaimedJob,
+        lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stop> {
+        let user = PortalUser {
+            name: job.user.clone(),
+            login: job.login.clone(),
+            monthly_orders_estimate: job.monthly_orders_estimate,
+            run_id: job.run_id,
+        };
+        lease.check(stop)?;
+        let mut session = self.step(lease, self.portal.login(&user)).await?;
+        let result = match job.kind {
+            JobKind::Download => self.download(job, &mut session, lease, stop).await,
+            JobKind::Report => self.report(job, &mut session, lease, stop).await,
+        };
+        session.close().await;
+        result
+    }
+
+    async fn download(
+        &self,
+        job: &ClaimedJob,
+        session: &mut P::Session,
+        lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stop> {
+        let pending = self.step(lease, session.download_pending()).await?;
+        lease.check(stop)?;
+        let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
+        let recorded =
+            self.db(|c| queue::complete_download(c, job.fence, &pending, range_size, retries));
+        match recorded {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stop::LeaseLost(
+                "the job was claimed by another worker".into(),
+            )),
+            Err(err) => Err(Stop::Failed(format!(
+                "cannot record the pending orders: {err:#}"
+            ))),
+        }
+    }
+
+    async fn report(
+        &self,
+        job: &ClaimedJob,
+        session: &mut P::Session,
+        lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stop> {
+        let range = job.range.expect("a report job has a range");
+        let pending = self
+            .db(|c| queue::pending_in_range(c, job.run_user_id, range))
+            .map_err(|err| Stop::Failed(format!("cannot read the range's orders: {err:#}")))?;
+        for (seq, order) in pending {
+            lease.check(stop)?;
+            if !self.step(lease, session.already_reported(&order)).await? {
+                lease.check(stop)?;
+                self.step(lease, session.report(&order)).await?;
+            }
+            match self.db(|c| queue::record_reported(c, job.fence, job.run_user_id, seq)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(Stop::LeaseLost(
+                        "the job was claimed by another worker".into(),
+                    ));
+                }
+                Err(err) => {
+                    return Err(Stop::Failed(format!(
+                        "cannot record order {order} as reported: {err:#}"
+                    )));
+                }
+            }
+        }
+        match self.db(|c| queue::complete_report(c, job.fence)) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stop::LeaseLost(
+                "the job was claimed by another worker".into(),
+            )),
+            Err(err) => Err(Stop::Failed(format!(
+                "cannot record the range as done: {err:#}"
+            ))),
+        }
+    }
+
+    /// Runs one portal step, abandoned as soon as the lease is lost.
+    async fn step<T>(
+        &self,
+        lease: &LeaseState,
+        step: impl Future<Output = Result<T, StepError>>,
+    ) -> Result<T, Stop> {
+        tokio::select! {
+            result = step => result.map_err(|StepError::Retryable(why)| Stop::Failed(why)),
+            why = lease.until_lost() => Err(why),
+        }
+    }
+
+    /// Renews the permit, the range lock and the job's lease every third of a
+    /// lease until aborted; marks the lease lost when any of them is gone.
+    async fn keep_lease(
+        self: Arc<Self>,
+        lease: Arc<LeaseState>,
+        permit: Permit,
+        lock: Option<RangeLock>,
+        fence: queue::Fence,
+    ) {
+        let started = Instant::now();
+        let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if lock.is_some() && started.elapsed() > self.config.range_lock_ttl {
+                lease.lose(Stop::Failed(format!(
+                    "range worked for longer than range_lock_ttl ({} s)",
+                    self.config.range_lock_ttl.as_secs()
+                )));
+                return;
+            }
+            match self.renew_all(&permit, lock.as_ref(), fence).await {
+                Ok(None) => lease.renewed(),
+                Ok(Some(why)) => {
+                    lease.lose(why);
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot renew the lease; trying again")
+                }
+            }
+        }
+    }
+
+    async fn renew_all(
+        &self,
+        permit: &Permit,
+        lock: Option<&RangeLock>,
+        fence: queue::Fence,
+    ) -> Result<Option<Stop>> {
+        if !self.coord.renew(permit).await? {
+            return Ok(Some(Stop::PermitLost));
+        }
+        if let Some(lock) = lock
+            && !self.coord.renew_lock(lock).await?
+        {
+            return Ok(Some(Stop::LeaseLost("the range lock is gone".into())));
+        }
+        if !self.db(|c| queue::renew(c, fence, self.config.lease_ttl))? {
+            return Ok(Some(Stop::LeaseLost(
+                "the job was claimed by another worker".into(),
+            )));
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,249 @@
+//! The `work` loop: N job slots, each taking a browser permit, claiming jobs
+//! while it holds one, running them under a renewed lease, and giving the
+//! permit back when there is no job.
+
+mod job;
+mod lease;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use rusqlite::{Connection, named_params};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::coord::{Coordinator, Permit};
+use crate::portal::Portal;
+use crate::queue;
+use crate::time::now_ms;
+
+/// How a worker was asked to run.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub id: String,
+    pub concurrency: usize,
+    pub until_idle: bool,
+}
+
+/// One `reporter work` process.
+pub struct Worker<P: Portal> {
+    pub id: String,
+    config: Config,
+    db: Mutex<Connection>,
+    coord: Coordinator,
+    portal: P,
+    stop: watch::Sender<bool>,
+    /// Permits held and jobs running now, for `STATUS=` lines and logs.
+    pub held: AtomicUsize,
+    pub running: AtomicUsize,
+    pub jobs_done: AtomicUsize,
+}
+
+/// Why a slot stopped serving jobs under its permit.
+enum Served {
+    /// No job was claimable.
+    Idle,
+    /// The permit is gone (expired, reset, Redis restarted): take another.
+    PermitLost,
+    /// Shutdown was asked.
+    Stopped,
+}
+
+impl<P: Portal> Worker<P> {
+    pub fn new(
+        config: Config,
+        db: Connection,
+        coord: Coordinator,
+        portal: P,
+        id: String,
+    ) -> Arc<Self> {
+        let (stop, _) = watch::channel(false);
+        Arc::new(Worker {
+            id,
+            config,
+            db: Mutex::new(db),
+            coord,
+            portal,
+            stop,
+            held: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            jobs_done: AtomicUsize::new(0),
+        })
+    }
+
+    /// Asks every slot to stop claiming, hand back what it holds and exit.
+    pub fn shut_down(&self) {
+        self.stop.send_replace(true);
+    }
+
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Runs a database call on this worker's connection without stalling the runtime.
+    fn db<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        tokio::task::block_in_place(|| {
+            let mut conn = self
+                .db
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut conn)
+        })
+    }
+
+    /// Runs the slots until shutdown (or, with `until_idle`, until no job is
+    /// left anywhere), then waits up to `drain` for them to hand back their work.
+    pub async fn run(self: &Arc<Self>, options: &WorkerOptions, drain: Duration) -> Result<()> {
+        self.register(options.concurrency)?;
+        let mut slots = JoinSet::new();
+        for n in 0..options.concurrency {
+            let worker = self.clone();
+            let until_idle = options.until_idle;
+            slots.spawn(async move { worker.slot(n, until_idle).await });
+        }
+        let heartbeat = tokio::spawn(self.clone().heartbeat());
+        let mut stop = self.stopping();
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                joined = slots.join_next() => match joined {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(err))) => { failure.get_or_insert(err); self.shut_down(); }
+                    Some(Err(err)) => { failure.get_or_insert(err.into()); self.shut_down(); }
+                },
+                _ = stop.changed() => {
+                    tracing::info!(worker = %self.id, "stopping: handing back work and releasing permits");
+                    if tokio::time::timeout(drain, async { while slots.join_next().await.is_some() {} }).await.is_err() {
+                        tracing::warn!(worker = %self.id, "slots did not stop within {drain:?}; their leases will expire");
+                        slots.abort_all();
+                    }
+                    break;
+                }
+            }
+        }
+        heartbeat.abort();
+        self.unregister();
+        failure.map_or(Ok(()), Err)
+    }
+
+    async fn slot(self: Arc<Self>, n: usize, until_idle: bool) -> Result<()> {
+        let mut stop = self.stopping();
+        let mut idle_pause = Duration::from_millis(25);
+        while !*stop.borrow() {
+            let token = format!("{}:{n}:{:016x}", self.id, rand::random::<u64>());
+            let permit = self
+                .coord
+                .acquire(&token, &self.id, self.config.semaphore_ttl, &mut stop)
+                .await?;
+            let Some(permit) = permit else {
+                if !*stop.borrow() {
+                    tracing::warn!(worker = %self.id, "no browser permit within semaphore_ttl; still waiting");
+                }
+                continue;
+            };
+            self.held.fetch_add(1, Ordering::Relaxed);
+            let served = self.serve(&permit, &mut stop).await;
+            self.held.fetch_sub(1, Ordering::Relaxed);
+            if let Err(err) = self.coord.release(&permit).await {
+                tracing::warn!(error = %format!("{err:#}"), "cannot release a browser permit; it expires with its lease");
+            }
+            match served {
+                Served::Stopped => break,
+                Served::PermitLost => idle_pause = Duration::from_millis(25),
+                Served::Idle => {
+                    if until_idle && self.db(|c| queue::is_idle(c))? {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(idle_pause) => {}
+                        _ = stop.changed() => {}
+                    }
+                    idle_pause = (idle_pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims and runs jobs for as long as the permit holds and jobs come.
+    async fn serve(self: &Arc<Self>, permit: &Permit, stop: &mut watch::Receiver<bool>) -> Served {
+        loop {
+            if *stop.borrow() {
+                return Served::Stopped;
+            }
+            let claimed = self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl));
+            let job = match claimed {
+                Ok(Some(job)) => job,
+                Ok(None) => return Served::Idle,
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot claim a job; trying again");
+                    return Served::Idle;
+                }
+            };
+            self.running.fetch_add(1, Ordering::Relaxed);
+            let end = self.run_job(permit, job, stop).await;
+            self.running.fetch_sub(1, Ordering::Relaxed);
+            match end {
+                job::JobEnd::Finished => {}
+                job::JobEnd::PermitLost => return Served::PermitLost,
+                job::JobEnd::Stopped => return Served::Stopped,
+            }
+        }
+    }
+
+    /// Registers the worker for `status`.
+    fn register(&self, concurrency: usize) -> Result<()> {
+        let host = hostname();
+        self.db(|c| {
+            c.prepare_cached(
+                "INSERT INTO workers (id, host, pid, concurrency, started_at, last_seen) VALUES (:id, :host, :pid, :n, :now, :now)
+                 ON CONFLICT (id) DO UPDATE SET host = :host, pid = :pid, concurrency = :n, started_at = :now,
+                     last_seen = :now, stopped_at = NULL",
+            )?
+            .execute(named_params! {":id": self.id, ":host": host, ":pid": std::process::id(), ":n": concurrency, ":now": now_ms()})?;
+            Ok(())
+        })
+    }
+
+    fn unregister(&self) {
+        let result = self.db(|c| {
+            c.prepare_cached(
+                "UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id",
+            )?
+            .execute(named_params! {":id": self.id, ":now": now_ms()})?;
+            Ok(())
+        });
+        if let Err(err) = result {
+            tracing::warn!(error = %format!("{err:#}"), "cannot record that the worker stopped");
+        }
+    }
+
+    async fn heartbeat(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
+        loop {
+            tick.tick().await;
+            let seen = self.db(|c| {
+                c.prepare_cached("UPDATE workers SET last_seen = :now WHERE id = :id")?
+                    .execute(named_params! {":id": self.id, ":now": now_ms()})?;
+                Ok(())
+            });
+            if let Err(err) = seen {
+                tracing::warn!(error = %format!("{err:#}"), "cannot record the worker's heartbeat");
+            }
+        }
+    }
+}
+
+/// This host's name, for worker ids and `status`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
