@@ -46,8 +46,13 @@ pub trait PortalSession: Send {
         order: &str,
     ) -> impl Future<Output = Result<bool, StepError>> + Send;
 
-    /// Submits the report of one order.
-    fn report(&mut self, order: &str) -> impl Future<Output = Result<(), StepError>> + Send;
+    /// Opens the order and fills in its report, without submitting: the slow
+    /// part, abandoned if the lease is lost meanwhile.
+    fn prepare_report(&mut self, order: &str)
+    -> impl Future<Output = Result<(), StepError>> + Send;
+
+    /// Submits the prepared report. The worker checks its lease right before.
+    fn submit_report(&mut self, order: &str) -> impl Future<Output = Result<(), StepError>> + Send;
 
     /// Ends the session and closes its browser.
     fn close(self) -> impl Future<Output = ()> + Send;

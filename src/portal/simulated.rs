@@ -170,9 +170,12 @@ impl PortalSession for SimulatedSession {
         memory.holds(&self.user.name, order).map_err(Self::io_error)
     }
 
-    async fn report(&mut self, order: &str) -> Result<(), StepError> {
+    async fn prepare_report(&mut self, order: &str) -> Result<(), StepError> {
         sleep(self.settings.report).await;
-        self.maybe_fail(&format!("reporting order {order}"))?;
+        self.maybe_fail(&format!("reporting order {order}"))
+    }
+
+    async fn submit_report(&mut self, order: &str) -> Result<(), StepError> {
         self.reported += 1;
         let mut memory = self.memory.lock().expect("portal memory");
         memory

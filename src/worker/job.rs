@@ -169,8 +169,9 @@ impl<P: Portal> Worker<P> {
         for (seq, order) in pending {
             lease.check(stop)?;
             if !self.step(lease, session.already_reported(&order)).await? {
+                self.step(lease, session.prepare_report(&order)).await?;
                 lease.check(stop)?;
-                self.step(lease, session.report(&order)).await?;
+                self.step(lease, session.submit_report(&order)).await?;
             }
             match self.db(|c| queue::record_reported(c, job.fence, job.run_user_id, seq)) {
                 Ok(true) => {}
@@ -204,8 +205,9 @@ impl<P: Portal> Worker<P> {
         step: impl Future<Output = Result<T, StepError>>,
     ) -> Result<T, Stop> {
         tokio::select! {
-            result = step => result.map_err(|StepError::Retryable(why)| Stop::Failed(why)),
+            biased;
             why = lease.until_lost() => Err(why),
+            result = step => result.map_err(|StepError::Retryable(why)| Stop::Failed(why)),
         }
     }
 

@@ -7,4 +7,6 @@ mod cli_errors;
 mod config_loading;
 mod migrations;
 mod reservations;
+mod run_slot;
 mod users_and_slots;
+mod workers;

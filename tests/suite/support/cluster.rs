@@ -1,0 +1,287 @@
+//! A sandbox with a real Redis and the simulated portal, and helpers to run
+//! `reporter work` processes against it and observe them from outside.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use super::redis_server::RedisServer;
+use super::{Sandbox, wait_for};
+
+pub struct Cluster {
+    pub sandbox: Sandbox,
+    pub redis: RedisServer,
+    pub report_log: PathBuf,
+    workers: Vec<Child>,
+}
+
+/// Settings a test varies; the rest are fixed small values.
+pub struct Setup {
+    pub max_active_browsers: u32,
+    pub lease_ttl: f64,
+    pub download_ms: u64,
+    pub report_ms: u64,
+    pub failure_rate: f64,
+    pub pending_orders: Option<u32>,
+    pub report_retries: u32,
+    pub download_retries: u32,
+    pub retry_delay: f64,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            max_active_browsers: 6,
+            lease_ttl: 2.0,
+            download_ms: 50,
+            report_ms: 2,
+            failure_rate: 0.0,
+            pending_orders: None,
+            report_retries: 2,
+            download_retries: 5,
+            retry_delay: 0.0,
+        }
+    }
+}
+
+impl Cluster {
+    pub fn start(setup: Setup) -> Cluster {
+        let redis = RedisServer::start();
+        let mut sandbox = Sandbox::new();
+        let report_log = sandbox.path("reports.jsonl");
+        let pending = setup
+            .pending_orders
+            .map(|n| format!("pending_orders = {n}\n"))
+            .unwrap_or_default();
+        sandbox.config(&format!(
+            "redis_url = \"{}\"\nkey_prefix = \"test\"\nmax_active_browsers = {}\nlease_ttl = {}\nrange_lock_ttl = 600\n\
+             [retry]\ndownload_retries = {}\ndownload_delay = {}\nreport_retries = {}\nreport_delay = {}\njitter = 0.0\n\
+             [portal]\nkind = \"simulated\"\ndownload_ms = {}\nreport_ms = {}\nfailure_rate = {}\nreport_log = \"{}\"\n{pending}",
+            redis.url(),
+            setup.max_active_browsers,
+            setup.lease_ttl,
+            setup.download_retries,
+            setup.retry_delay,
+            setup.report_retries,
+            setup.retry_delay,
+            setup.download_ms,
+            setup.report_ms,
+            setup.failure_rate,
+            report_log.display(),
+        ));
+        Cluster {
+            sandbox,
+            redis,
+            report_log,
+            workers: Vec::new(),
+        }
+    }
+
+    /// Adds users with their estimates, all reserved at `hour`, and creates the run.
+    pub fn run_with_users(&self, hour: u32, users: &[(&str, u32)]) -> i64 {
+        self.sandbox
+            .run(&["slots", "set", &hour.to_string(), "--max-users", "1000"])
+            .ok();
+        for (name, estimate) in users {
+            self.sandbox
+                .run(&[
+                    "users",
+                    "add",
+                    name,
+                    "--monthly-orders",
+                    &estimate.to_string(),
+                ])
+                .ok();
+            self.sandbox
+                .run(&["reserve", name, "--hour", &hour.to_string()])
+                .ok();
+        }
+        let created = self
+            .sandbox
+            .run(&["run-slot", "--hour", &hour.to_string(), "--json"])
+            .ok()
+            .json();
+        created["run_id"].as_i64().expect("run id")
+    }
+
+    /// Starts `reporter work` with these extra arguments; its stderr goes to a file.
+    pub fn spawn_worker(&mut self, id: &str, extra: &[&str]) -> u32 {
+        let log = File::create(self.sandbox.path(&format!("{id}.log"))).unwrap();
+        let mut args = vec!["work", "--worker-id", id];
+        args.extend_from_slice(extra);
+        let child = self
+            .sandbox
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn worker");
+        let pid = child.id();
+        self.workers.push(child);
+        pid
+    }
+
+    /// The log a worker wrote so far.
+    pub fn worker_log(&self, id: &str) -> String {
+        std::fs::read_to_string(self.sandbox.path(&format!("{id}.log"))).unwrap_or_default()
+    }
+
+    /// Waits for a worker process to exit and returns its exit code.
+    pub fn wait_worker(&mut self, pid: u32, limit: Duration) -> i32 {
+        let index = self
+            .workers
+            .iter()
+            .position(|c| c.id() == pid)
+            .expect("known worker");
+        let mut child = self.workers.remove(index);
+        let status = wait_for(&format!("worker {pid} to exit"), limit, || {
+            child.try_wait().unwrap()
+        });
+        status.code().unwrap_or(-1)
+    }
+
+    pub fn signal(&self, pid: u32, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{signal} {pid}");
+    }
+
+    /// Every line of the simulated portal's report log, as (user, order).
+    pub fn reports(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(&self.report_log).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).expect("report log line is JSON");
+                (
+                    v["user"].as_str().unwrap().to_string(),
+                    v["order"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Reports received per (user, order): every value must be 1.
+    pub fn report_counts(&self) -> HashMap<(String, String), usize> {
+        let mut counts = HashMap::new();
+        for entry in self.reports() {
+            *counts.entry(entry).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// A single SQL number.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.sandbox
+            .conn()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Holders of a live permit right now, read from Redis directly.
+    pub fn live_permits(&self, conn: &mut redis::Connection) -> Vec<String> {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).unwrap();
+        let now_ms = secs * 1000 + micros / 1000;
+        redis::cmd("ZRANGEBYSCORE")
+            .arg("test:permits")
+            .arg(format!("({now_ms}"))
+            .arg("+inf")
+            .query(conn)
+            .unwrap()
+    }
+
+    /// Runs status --json.
+    pub fn status(&self) -> serde_json::Value {
+        self.sandbox.run(&["status", "--json"]).ok().json()
+    }
+
+    pub fn progress(&self, run_id: i64) -> serde_json::Value {
+        self.sandbox
+            .run(&["progress", &run_id.to_string(), "--json"])
+            .ok()
+            .json()
+    }
+
+    /// Asserts no order was submitted twice and every submitted one is recorded
+    /// as reported (for runs stopped midway).
+    #[track_caller]
+    pub fn assert_each_order_reported_once_or_failed_so_far(&self) {
+        let counts = self.report_counts();
+        assert!(
+            counts.values().all(|n| *n == 1),
+            "an order was submitted more than once"
+        );
+        let recorded = self.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'");
+        assert_eq!(
+            recorded as usize,
+            counts.len(),
+            "submitted and recorded reports differ"
+        );
+    }
+
+    /// Asserts that every pending order of the run ended reported exactly once
+    /// (in the portal and the database) or failed with a reason, and none is left.
+    #[track_caller]
+    pub fn assert_each_order_reported_once_or_failed(&self) {
+        let counts = self.report_counts();
+        let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "orders submitted more than once: {twice:?}"
+        );
+        let conn = self.sandbox.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT u.name, o.order_ref, o.status, o.error FROM run_orders o
+                 JOIN run_users ru ON ru.id = o.run_user_id JOIN users u ON u.id = ru.user_id",
+            )
+            .unwrap();
+        let rows: Vec<(String, String, String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut reported = 0;
+        for (user, order, status, error) in &rows {
+            let sent = counts
+                .get(&(user.clone(), order.clone()))
+                .copied()
+                .unwrap_or(0);
+            match status.as_str() {
+                "reported" => {
+                    assert_eq!(
+                        sent, 1,
+                        "{user} {order} is recorded as reported but the portal got it {sent} times"
+                    );
+                    reported += 1;
+                }
+                "failed" => {
+                    assert!(error.is_some(), "{user} {order} failed without a reason");
+                    assert_eq!(
+                        sent, 0,
+                        "{user} {order} is recorded as failed but the portal got it"
+                    );
+                }
+                other => panic!("{user} {order} ended `{other}`"),
+            }
+        }
+        assert_eq!(
+            reported,
+            counts.len(),
+            "the portal holds reports the database does not know of"
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.workers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Workers against a real Redis: the permit limit, dead and paused workers,
+//! a Redis restart, retries and shutdown.
+
+use std::time::{Duration, Instant};
+
+use crate::support::cluster::{Cluster, Setup};
+use crate::support::wait_for;
+
+const USERS: &[(&str, u32)] = &[
+    ("alice", 3000),
+    ("bob", 2500),
+    ("carol", 1250),
+    ("dave", 4000),
+    ("erin", 600),
+    ("frank", 2000),
+];
+
+#[test]
+fn three_workers_never_hold_more_permits_than_the_limit() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 3,
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, USERS);
+    let mut redis = cluster.redis.connection();
+    let workers: Vec<u32> = (1..=3)
+        .map(|i| cluster.spawn_worker(&format!("w{i}"), &["--concurrency", "4", "--until-idle"]))
+        .collect();
+    let (mut samples, mut peak, mut peak_running) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.progress(run)["status"] != "done" {
+        let held: i64 = redis::cmd("ZCARD")
+            .arg("test:permits")
+            .query(&mut redis)
+            .unwrap();
+        let running = cluster.count("SELECT COUNT(*) FROM jobs WHERE status = 'running'");
+        peak = peak.max(held);
+        peak_running = peak_running.max(running);
+        samples += 1;
+        assert!(held <= 6, "{held} permits held at once");
+        assert!(running <= 6, "{running} jobs running at once");
+        assert!(Instant::now() < deadline, "the run did not finish");
+    }
+    for pid in workers {
+        assert_eq!(cluster.wait_worker(pid, Duration::from_secs(30)), 0);
+    }
+    assert!(samples > 10, "too few samples ({samples}) to mean anything");
+    assert!(
+        peak >= 4,
+        "the workers should use the permits (peak {peak})"
+    );
+    assert!(peak_running >= 1);
+    cluster.assert_each_order_reported_once_or_failed();
+    let reported = cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'");
+    assert_eq!(reported, 240 + 200 + 100 + 320 + 48 + 160);
+}
+
+#[test]
+fn a_killed_workers_permits_and_range_return_within_one_lease() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 20,
+        pending_orders: Some(150),
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0), ("bob", 0)]);
+    let mut redis = cluster.redis.connection();
+    let doomed = cluster.spawn_worker("doomed", &["--concurrency", "2"]);
+    wait_for(
+        "the doomed worker to report inside a range",
+        Duration::from_secs(30),
+        || {
+            let mid_range = cluster.count(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'report' AND status = 'running' AND lease_owner = 'doomed'",
+        ) > 0
+            && cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'") >= 10;
+            mid_range.then_some(())
+        },
+    );
+    assert!(!cluster.live_permits(&mut redis).is_empty());
+    cluster.signal(doomed, "KILL");
+    let killed_at = Instant::now();
+    cluster.wait_worker(doomed, Duration::from_secs(5));
+    wait_for(
+        "the dead worker's permits to expire",
+        Duration::from_secs(5),
+        || cluster.live_permits(&mut redis).is_empty().then_some(()),
+    );
+    let returned_after = killed_at.elapsed();
+    assert!(
+        returned_after <= Duration::from_millis(2500),
+        "permits came back after {returned_after:?}"
+    );
+    let survivor = cluster.spawn_worker("survivor", &["--concurrency", "2", "--until-idle"]);
+    assert_eq!(
+        cluster.wait_worker(survivor, Duration::from_secs(60)),
+        0,
+        "{}",
+        cluster.worker_log("survivor")
+    );
+    assert_eq!(cluster.progress(run)["status"], "done");
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(cluster.reports().len(), 300, "every pending order reported");
+    assert_eq!(
+        cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'"),
+        300
+    );
+}
+
+#[test]
+fn a_paused_worker_cannot_complete_the_range_it_lost() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 20,
+        pending_orders: Some(100),
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0)]);
+    let paused = cluster.spawn_worker("paused", &["--concurrency", "1"]);
+    wait_for(
+        "the worker to report inside its range",
+        Duration::from_secs(30),
+        || {
+            (cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'") >= 10)
+                .then_some(())
+        },
+    );
+    cluster.signal(paused, "STOP");
+    let sent_before_pause = cluster.reports().len();
+    std::thread::sleep(Duration::from_millis(2500)); // longer than the lease: the point of the test
+    let taker = cluster.spawn_worker("taker", &["--concurrency", "1", "--until-idle"]);
+    assert_eq!(
+        cluster.wait_worker(taker, Duration::from_secs(60)),
+        0,
+        "{}",
+        cluster.worker_log("taker")
+    );
+    assert_eq!(cluster.progress(run)["status"], "done");
+    let sent_after_takeover = cluster.reports().len();
+    assert_eq!(sent_after_takeover, 100);
+    cluster.signal(paused, "CONT");
+    wait_for(
+        "the resumed worker to notice its lost lease",
+        Duration::from_secs(10),
+        || {
+            cluster
+                .worker_log("paused")
+                .contains("lease lost")
+                .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        cluster.reports().len(),
+        100,
+        "the resumed worker submitted again"
+    );
+    assert!(sent_before_pause < 100);
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(
+        cluster.count("SELECT COUNT(*) FROM jobs WHERE status <> 'done'"),
+        0
+    );
+    cluster.signal(paused, "TERM");
+    assert_eq!(cluster.wait_worker(paused, Duration::from_secs(30)), 0);
+}
+
+#[test]
+fn a_redis_restart_mid_run_loses_and_repeats_nothing() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 10,
+        pending_orders: Some(200),
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0), ("bob", 0), ("carol", 0)]);
+    let worker = cluster.spawn_worker("w", &["--concurrency", "3", "--until-idle"]);
+    wait_for("reports to start", Duration::from_secs(30), || {
+        (cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'") >= 30)
+            .then_some(())
+    });
+    cluster.redis.restart();
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(90)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    assert_eq!(cluster.progress(run)["status"], "done");
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(cluster.reports().len(), 600);
+}
+
+#[test]
+fn run_slot_run_twice_and_concurrently_creates_one_run() {
+    let cluster = Cluster::start(Setup::default());
+    cluster.sandbox.run(&["users", "add", "alice"]).ok();
+    cluster
+        .sandbox
+        .run(&["reserve", "alice", "--hour", "7"])
+        .ok();
+    let children: Vec<_> = (0..10)
+        .map(|_| {
+            cluster
+                .sandbox
+                .command(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<serde_json::Value> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    assert_eq!(outputs.iter().filter(|o| o["created"] == true).count(), 1);
+    assert!(outputs.iter().all(|o| o["run_id"] == outputs[0]["run_id"]));
+    let again = cluster
+        .sandbox
+        .run(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["created"], false);
+    assert_eq!(again["users"], 1);
+    assert_eq!(cluster.count("SELECT COUNT(*) FROM runs"), 1);
+    assert_eq!(cluster.count("SELECT COUNT(*) FROM jobs"), 1);
+}
+
+#[test]
+fn sigterm_drains_a_busy_worker_within_thirty_seconds() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 50,
+        pending_orders: Some(300),
+        ..Setup::default()
+    });
+    cluster.run_with_users(10, &[("alice", 0), ("bob", 0), ("carol", 0)]);
+    let mut redis = cluster.redis.connection();
+    let worker = cluster.spawn_worker("w", &["--concurrency", "3"]);
+    wait_for(
+        "the worker to be inside ranges",
+        Duration::from_secs(30),
+        || {
+            (cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'") >= 20)
+                .then_some(())
+        },
+    );
+    cluster.signal(worker, "TERM");
+    let asked = Instant::now();
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(30)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    assert!(asked.elapsed() < Duration::from_secs(30));
+    let held: i64 = redis::cmd("ZCARD")
+        .arg("test:permits")
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(held, 0, "permits released");
+    let locks: Vec<String> = redis::cmd("KEYS")
+        .arg("test:range:*")
+        .query(&mut redis)
+        .unwrap();
+    assert!(locks.is_empty(), "range locks released: {locks:?}");
+    assert_eq!(
+        cluster.count("SELECT COUNT(*) FROM jobs WHERE status = 'running'"),
+        0,
+        "jobs handed back"
+    );
+    assert!(
+        cluster.status()["workers"].as_array().unwrap().is_empty(),
+        "the worker is no longer listed"
+    );
+    cluster.assert_each_order_reported_once_or_failed_so_far();
+}
+
+#[test]
+fn retries_exhaust_into_failed_with_the_error_shown_by_progress() {
+    let mut cluster = Cluster::start(Setup {
+        failure_rate: 1.0,
+        download_retries: 1,
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 1000)]);
+    let worker = cluster.spawn_worker("w", &["--until-idle"]);
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(60)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    let progress = cluster.progress(run);
+    assert_eq!(progress["status"], "failed");
+    let alice = &progress["users"][0];
+    assert_eq!(alice["status"], "failed");
+    assert_eq!(
+        alice["error"],
+        "simulated portal failure while downloading the orders export"
+    );
+    assert_eq!(
+        cluster.count("SELECT failures FROM jobs"),
+        2,
+        "one try and one retry"
+    );
+    let table = cluster
+        .sandbox
+        .run(&["progress", &run.to_string()])
+        .ok()
+        .stdout;
+    assert!(table.contains("simulated portal failure"), "{table}");
+    assert_eq!(cluster.status()["queue"]["failed"], 1);
+}
+
+#[test]
+fn with_a_quarter_of_steps_failing_every_order_ends_reported_once_or_failed() {
+    let mut cluster = Cluster::start(Setup {
+        failure_rate: 0.25,
+        report_ms: 1,
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, USERS);
+    let worker = cluster.spawn_worker("w", &["--concurrency", "6", "--until-idle"]);
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(120)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    let status = cluster.progress(run)["status"].clone();
+    assert!(status == "done" || status == "failed", "{status}");
+    cluster.assert_each_order_reported_once_or_failed();
+    let reported = cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'");
+    let failed = cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'failed'");
+    let pending: i64 = cluster.count("SELECT COALESCE(SUM(pending_orders), 0) FROM run_users");
+    assert_eq!(reported + failed, pending, "no order left unaccounted for");
+    assert!(reported > 0);
+}
