@@ -115,6 +115,10 @@ CREATE TABLE jobs (
     attempt          INTEGER NOT NULL DEFAULT 0,
     failures         INTEGER NOT NULL DEFAULT 0,
     max_retries      INTEGER NOT NULL,
+    -- Order of claims within a run: downloads (0) first, then each user's
+    -- first full range, each user's second, ... (round robin), then the short
+    -- last ranges, longest first, which fill the tail of the run.
+    claim_order      INTEGER NOT NULL DEFAULT 0,
     run_after        INTEGER NOT NULL,
     lease_owner      TEXT,
     lease_expires_at INTEGER,
@@ -124,7 +128,9 @@ CREATE TABLE jobs (
     finished_at      INTEGER,
     CHECK ((kind = 'report') = (range_id IS NOT NULL))
 );
-CREATE INDEX jobs_claimable ON jobs (status, run_after);
+CREATE INDEX jobs_claimable ON jobs (run_id, claim_order, id) WHERE status IN ('queued', 'retrying');
+CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX jobs_by_status ON jobs (status);
 CREATE INDEX jobs_by_run ON jobs (run_id);
 CREATE INDEX jobs_by_run_user ON jobs (run_user_id, status);
 CREATE UNIQUE INDEX jobs_one_download_per_run_user ON jobs (run_user_id) WHERE kind = 'download';

@@ -81,11 +81,10 @@ pub enum Failed {
     LeaseLost,
 }
 
-/// Claims the next job, or none. Oldest run first; download jobs before
-/// report jobs; among report jobs the longest range first (full ranges before
-/// the short last ones, which fill the tail), then the user with the fewest
-/// ranges taken so far (round robin), then the oldest job. A running job whose
-/// lease has expired is claimable at once.
+/// Claims the next job, or none: first a running job whose lease has expired
+/// (its worker died; it is taken at once), else the first claimable job by
+/// run and `claim_order` (downloads, then ranges round robin across users,
+/// then the short last ranges, longest first).
 pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Option<ClaimedJob>> {
     immediate(conn, |tx| {
         let now = now_ms();
@@ -94,25 +93,25 @@ pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Opt
                 "UPDATE jobs
                  SET status = 'running', attempt = attempt + 1, lease_owner = :worker,
                      lease_expires_at = :expires, started_at = COALESCE(started_at, :now)
-                 WHERE id = (
-                     SELECT j.id FROM jobs j LEFT JOIN ranges g ON g.id = j.range_id
-                     WHERE (j.status IN ('queued', 'retrying') AND j.run_after <= :now)
-                        OR (j.status = 'running' AND j.lease_expires_at < :now)
-                     ORDER BY j.run_id,
-                              j.kind = 'report',
-                              g.range_end - g.range_start DESC,
-                              (SELECT COUNT(*) FROM jobs t
-                               WHERE t.run_user_id = j.run_user_id AND t.kind = 'report'
-                                 AND t.status IN ('running', 'done', 'failed')),
-                              j.id
-                     LIMIT 1)
+                 WHERE id = COALESCE(
+                     (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < :now
+                      ORDER BY lease_expires_at LIMIT 1),
+                     (SELECT id FROM jobs WHERE status IN ('queued', 'retrying') AND run_after <= :now
+                      ORDER BY run_id, claim_order, id LIMIT 1))
                  RETURNING id, attempt, kind, run_id, run_user_id, range_id",
             )?
             .query_row(
                 named_params! {":worker": worker, ":expires": now + lease.as_millis() as i64, ":now": now},
                 |r| {
                     let kind: String = r.get(2)?;
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, kind, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, Option<i64>>(5)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        kind,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
                 },
             )
             .optional()?;
@@ -314,22 +313,39 @@ pub fn complete_download(
             "INSERT INTO ranges (run_user_id, range_start, range_end) VALUES (:ru, :start, :end)",
         )?;
         let mut job = tx.prepare_cached(
-            "INSERT INTO jobs (kind, run_id, run_user_id, range_id, status, max_retries, run_after, created_at)
-             VALUES ('report', :run, :ru, :range, 'queued', :retries, :now, :now)",
+            "INSERT INTO jobs (kind, run_id, run_user_id, range_id, status, max_retries, claim_order, run_after, created_at)
+             VALUES ('report', :run, :ru, :range, 'queued', :retries, :order, :now, :now)",
         )?;
         let size = range_size as usize;
-        for start in (0..pending.len()).step_by(size) {
+        for (position, start) in (0..pending.len()).step_by(size).enumerate() {
             let end = (start + size).min(pending.len());
             range.execute(
                 named_params! {":ru": run_user_id, ":start": start as i64 + 1, ":end": end as i64},
             )?;
             let range_id = tx.last_insert_rowid();
-            job.execute(named_params! {":run": run_id, ":ru": run_user_id, ":range": range_id, ":retries": report_retries, ":now": now})?;
+            job.execute(named_params! {
+                ":run": run_id, ":ru": run_user_id, ":range": range_id, ":retries": report_retries,
+                ":order": claim_order(position, end - start, size), ":now": now,
+            })?;
         }
         settle(tx, run_user_id, now)?;
         Ok(true)
     })
 }
+
+/// Where a range stands in the claim order: full ranges by their position in
+/// the user's list (round robin across users), short ones after all full ones,
+/// longest first.
+fn claim_order(position: usize, length: usize, range_size: usize) -> i64 {
+    if length == range_size {
+        position as i64 + 1
+    } else {
+        SHORT_RANGES + (range_size - length) as i64
+    }
+}
+
+/// Claim order of the first short range: after any full range's position.
+const SHORT_RANGES: i64 = 1 << 40;
 
 /// The unreported orders of a range, in order: a retry resumes after the
 /// last order reported.
@@ -351,24 +367,33 @@ pub fn pending_in_range(
     Ok(rows)
 }
 
-/// Records one order as reported, right after its submit. `false`: the lease
-/// was lost (or the order was already recorded) and nothing changed.
+/// Records orders as reported, in one transaction fenced on the claim.
+/// `false`: the lease was lost and nothing changed.
 pub fn record_reported(
-    conn: &Connection,
+    conn: &mut Connection,
     fence: Fence,
     run_user_id: i64,
-    seq: i64,
+    seqs: &[i64],
 ) -> Result<bool> {
-    let changed = conn
-        .prepare_cached(
+    immediate(conn, |tx| {
+        let held: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'running')",
+            )?
+            .query_row(named_params! {":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))?;
+        if !held {
+            return Ok(false);
+        }
+        let now = now_ms();
+        let mut record = tx.prepare_cached(
             "UPDATE run_orders SET status = 'reported', reported_at = :now
-             WHERE run_user_id = :ru AND seq = :seq AND status = 'pending'
-               AND EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'running')",
-        )?
-        .execute(named_params! {
-            ":now": now_ms(), ":ru": run_user_id, ":seq": seq, ":id": fence.job_id, ":attempt": fence.attempt,
-        })?;
-    Ok(changed == 1)
+             WHERE run_user_id = :ru AND seq = :seq AND status = 'pending'",
+        )?;
+        for seq in seqs {
+            record.execute(named_params! {":now": now, ":ru": run_user_id, ":seq": seq})?;
+        }
+        Ok(true)
+    })
 }
 
 /// Completes a report job whose orders are all recorded. `false`: lease lost.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::Worker;
 use super::lease::{LeaseState, Stop};
@@ -56,7 +56,7 @@ impl<P: Portal> Worker<P> {
             job.fence,
         ));
         tracing::debug!(job = %label, attempt = job.fence.attempt, "job started");
-        let result = self.execute(&job, &lease, stop).await;
+        let result = self.execute(&job, lease.clone(), stop).await;
         heartbeat.abort();
         if let Some(lock) = &lock
             && let Err(err) = self.coord.release_lock(lock).await
@@ -111,9 +111,9 @@ impl<P: Portal> Worker<P> {
     }
 
     async fn execute(
-        &self,
+        self: &Arc<Self>,
         job: &ClaimedJob,
-        lease: &LeaseState,
+        lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), Stop> {
         let user = PortalUser {
@@ -123,9 +123,9 @@ impl<P: Portal> Worker<P> {
             run_id: job.run_id,
         };
         lease.check(stop)?;
-        let mut session = self.step(lease, self.portal.login(&user)).await?;
+        let mut session = self.step(&lease, self.portal.login(&user)).await?;
         let result = match job.kind {
-            JobKind::Download => self.download(job, &mut session, lease, stop).await,
+            JobKind::Download => self.download(job, &mut session, &lease, stop).await,
             JobKind::Report => self.report(job, &mut session, lease, stop).await,
         };
         session.close().await;
@@ -156,37 +156,32 @@ impl<P: Portal> Worker<P> {
     }
 
     async fn report(
-        &self,
+        self: &Arc<Self>,
         job: &ClaimedJob,
         session: &mut P::Session,
-        lease: &LeaseState,
+        lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), Stop> {
         let range = job.range.expect("a report job has a range");
         let pending = self
             .db(|c| queue::pending_in_range(c, job.run_user_id, range))
             .map_err(|err| Stop::Failed(format!("cannot read the range's orders: {err:#}")))?;
-        for (seq, order) in pending {
-            lease.check(stop)?;
-            if !self.step(lease, session.already_reported(&order)).await? {
-                self.step(lease, session.prepare_report(&order)).await?;
-                lease.check(stop)?;
-                self.step(lease, session.submit_report(&order)).await?;
-            }
-            match self.db(|c| queue::record_reported(c, job.fence, job.run_user_id, seq)) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(Stop::LeaseLost(
-                        "the job was claimed by another worker".into(),
-                    ));
-                }
-                Err(err) => {
-                    return Err(Stop::Failed(format!(
-                        "cannot record order {order} as reported: {err:#}"
-                    )));
-                }
-            }
-        }
+        let (submitted, to_record) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(self.clone().record_orders(
+            job.fence,
+            job.run_user_id,
+            to_record,
+            lease.clone(),
+        ));
+        let reported = self
+            .report_orders(pending, session, &lease, stop, &submitted)
+            .await;
+        drop(submitted);
+        let recorded = recorder
+            .await
+            .unwrap_or_else(|err| Err(Stop::Failed(format!("the order recorder stopped: {err}"))));
+        reported?;
+        recorded?;
         match self.db(|c| queue::complete_report(c, job.fence)) {
             Ok(true) => Ok(()),
             Ok(false) => Err(Stop::LeaseLost(
@@ -196,6 +191,59 @@ impl<P: Portal> Worker<P> {
                 "cannot record the range as done: {err:#}"
             ))),
         }
+    }
+
+    /// Reports each order the portal does not already hold, checking the lease
+    /// right before each submit and handing each submitted order to the recorder.
+    async fn report_orders(
+        &self,
+        pending: Vec<(i64, String)>,
+        session: &mut P::Session,
+        lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+        submitted: &mpsc::UnboundedSender<i64>,
+    ) -> Result<(), Stop> {
+        for (seq, order) in pending {
+            lease.check(stop)?;
+            if !self.step(lease, session.already_reported(&order)).await? {
+                self.step(lease, session.prepare_report(&order)).await?;
+                lease.check(stop)?;
+                self.step(lease, session.submit_report(&order)).await?;
+            }
+            if submitted.send(seq).is_err() {
+                return Err(lease
+                    .lost()
+                    .unwrap_or_else(|| Stop::Failed("the order recorder stopped".into())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Records submitted orders as they come, committing whatever accumulated
+    /// while the previous commit ran (group commit): one order per commit when
+    /// orders take time, many when they do not. Fenced on the claim: a lost
+    /// lease stops the job.
+    async fn record_orders(
+        self: Arc<Self>,
+        fence: queue::Fence,
+        run_user_id: i64,
+        mut submitted: mpsc::UnboundedReceiver<i64>,
+        lease: Arc<LeaseState>,
+    ) -> Result<(), Stop> {
+        while let Some(first) = submitted.recv().await {
+            let mut batch = vec![first];
+            while let Ok(seq) = submitted.try_recv() {
+                batch.push(seq);
+            }
+            let why = match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch)) {
+                Ok(true) => continue,
+                Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
+                Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+            };
+            lease.lose(why.clone());
+            return Err(why);
+        }
+        Ok(())
     }
 
     /// Runs one portal step, abandoned as soon as the lease is lost.

@@ -6,6 +6,7 @@ mod support;
 mod cli_errors;
 mod config_loading;
 mod migrations;
+mod monitoring;
 mod reservations;
 mod run_slot;
 mod users_and_slots;
