@@ -130,7 +130,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_claimable ON jobs (run_id, claim_order, id) WHERE status IN ('queued', 'retrying');
 CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'running';
-CREATE INDEX jobs_by_status ON jobs (status);
 CREATE INDEX jobs_by_run ON jobs (run_id);
 CREATE INDEX jobs_by_run_user ON jobs (run_user_id, status);
 CREATE UNIQUE INDEX jobs_one_download_per_run_user ON jobs (run_user_id) WHERE kind = 'download';

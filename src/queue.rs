@@ -300,13 +300,12 @@ pub fn complete_download(
         let run_id: i64 = tx
             .prepare_cached("SELECT run_id FROM run_users WHERE id = :ru")?
             .query_row(named_params! {":ru": run_user_id}, |r| r.get(0))?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO run_orders (run_user_id, seq, order_ref) VALUES (:ru, :seq, :ref)",
-        )?;
-        for (i, order) in pending.iter().enumerate() {
-            insert
-                .execute(named_params! {":ru": run_user_id, ":seq": i as i64 + 1, ":ref": order})?;
-        }
+        // One statement for the whole list: numbered 1..N in the order given.
+        tx.prepare_cached(
+            "INSERT INTO run_orders (run_user_id, seq, order_ref)
+             SELECT :ru, key + 1, value FROM json_each(:orders)",
+        )?
+        .execute(named_params! {":ru": run_user_id, ":orders": serde_json::to_string(pending)?})?;
         tx.prepare_cached("UPDATE run_users SET pending_orders = :n WHERE id = :ru")?
             .execute(named_params! {":n": pending.len() as i64, ":ru": run_user_id})?;
         let mut range = tx.prepare_cached(
@@ -367,13 +366,17 @@ pub fn pending_in_range(
     Ok(rows)
 }
 
-/// Records orders as reported, in one transaction fenced on the claim.
-/// `false`: the lease was lost and nothing changed.
+/// Records orders as reported and, with `complete`, the report job as done,
+/// `seqs` being the next pending orders of the range in order (all pending
+/// orders between the first and the last),
+/// in one transaction fenced on the claim. `false`: the lease was lost and
+/// nothing changed.
 pub fn record_reported(
     conn: &mut Connection,
     fence: Fence,
     run_user_id: i64,
     seqs: &[i64],
+    complete: bool,
 ) -> Result<bool> {
     immediate(conn, |tx| {
         let held: bool = tx
@@ -385,12 +388,19 @@ pub fn record_reported(
             return Ok(false);
         }
         let now = now_ms();
-        let mut record = tx.prepare_cached(
-            "UPDATE run_orders SET status = 'reported', reported_at = :now
-             WHERE run_user_id = :ru AND seq = :seq AND status = 'pending'",
-        )?;
-        for seq in seqs {
-            record.execute(named_params! {":now": now, ":ru": run_user_id, ":seq": seq})?;
+        // The batch is the next stretch of the range's pending orders, in
+        // order: every pending order between its first and last is in it.
+        if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+            tx.prepare_cached(
+                "UPDATE run_orders SET status = 'reported', reported_at = :now
+                 WHERE run_user_id = :ru AND seq BETWEEN :first AND :last AND status = 'pending'",
+            )?
+            .execute(
+                named_params! {":now": now, ":ru": run_user_id, ":first": first, ":last": last},
+            )?;
+        }
+        if complete {
+            finish_report(tx, fence, now)?;
         }
         Ok(true)
     })
@@ -398,16 +408,19 @@ pub fn record_reported(
 
 /// Completes a report job whose orders are all recorded. `false`: lease lost.
 pub fn complete_report(conn: &mut Connection, fence: Fence) -> Result<bool> {
-    immediate(conn, |tx| {
-        let now = now_ms();
-        let Some(run_user_id) = finish_job(tx, fence, now)? else {
-            return Ok(false);
-        };
-        tx.prepare_cached("UPDATE ranges SET status = 'done' WHERE id = (SELECT range_id FROM jobs WHERE id = :id)")?
-            .execute(named_params! {":id": fence.job_id})?;
-        settle(tx, run_user_id, now)?;
-        Ok(true)
-    })
+    immediate(conn, |tx| finish_report(tx, fence, now_ms()))
+}
+
+fn finish_report(tx: &Transaction, fence: Fence, now: i64) -> Result<bool> {
+    let Some(run_user_id) = finish_job(tx, fence, now)? else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "UPDATE ranges SET status = 'done' WHERE id = (SELECT range_id FROM jobs WHERE id = :id)",
+    )?
+    .execute(named_params! {":id": fence.job_id})?;
+    settle(tx, run_user_id, now)?;
+    Ok(true)
 }
 
 /// Marks a fenced job done; returns its run user, or `None` if the fence failed.

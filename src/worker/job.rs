@@ -14,6 +14,14 @@ use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::portal::{Portal, PortalSession, PortalUser, StepError};
 use crate::queue::{self, ClaimedJob, Failed, JobKind};
 
+/// What the report loop tells the recorder.
+enum Recorded {
+    /// This order was submitted.
+    Order(i64),
+    /// Every order of the range is submitted: complete the job.
+    RangeDone,
+}
+
 /// What the slot does next.
 pub enum JobEnd {
     Finished,
@@ -29,24 +37,34 @@ impl<P: Portal> Worker<P> {
         stop: &watch::Receiver<bool>,
     ) -> JobEnd {
         let label = job.label();
-        if let Err(err) = self.coord.describe(permit, Some(label.clone())).await {
+        let describe = self.coord.describe(permit, Some(label.clone()));
+        let lock = async {
+            match job.range {
+                Some(range) => self
+                    .coord
+                    .lock_range(range.id, &permit.token)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let (described, lock) = tokio::join!(describe, lock);
+        if let Err(err) = described {
             tracing::debug!(error = %format!("{err:#}"), "cannot describe the permit holder");
         }
-        let lock = match job.range {
-            Some(range) => match self.coord.lock_range(range.id, &permit.token).await {
-                Ok(Ok(lock)) => Some(lock),
-                Ok(Err(LockRefused::HeldFor(left))) => {
-                    tracing::info!(job = %label, "range still locked by another worker; handing it back");
-                    self.hand_back(&job, left.max(Duration::from_millis(100)));
-                    return JobEnd::Finished;
-                }
-                Err(err) => {
-                    tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
-                    self.hand_back(&job, Duration::ZERO);
-                    return JobEnd::PermitLost;
-                }
-            },
-            None => None,
+        let lock = match lock {
+            Ok(None) => None,
+            Ok(Some(Ok(lock))) => Some(lock),
+            Ok(Some(Err(LockRefused::HeldFor(left)))) => {
+                tracing::info!(job = %label, "range still locked by another worker; handing it back");
+                self.hand_back(&job, left.max(Duration::from_millis(100)));
+                return JobEnd::Finished;
+            }
+            Err(err) => {
+                tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
+                self.hand_back(&job, Duration::ZERO);
+                return JobEnd::PermitLost;
+            }
         };
         let lease = Arc::new(LeaseState::new(self.config.lease_ttl));
         let heartbeat = tokio::spawn(self.clone().keep_lease(
@@ -176,21 +194,15 @@ impl<P: Portal> Worker<P> {
         let reported = self
             .report_orders(pending, session, &lease, stop, &submitted)
             .await;
+        if reported.is_ok() {
+            let _ = submitted.send(Recorded::RangeDone);
+        }
         drop(submitted);
         let recorded = recorder
             .await
             .unwrap_or_else(|err| Err(Stop::Failed(format!("the order recorder stopped: {err}"))));
         reported?;
-        recorded?;
-        match self.db(|c| queue::complete_report(c, job.fence)) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Stop::LeaseLost(
-                "the job was claimed by another worker".into(),
-            )),
-            Err(err) => Err(Stop::Failed(format!(
-                "cannot record the range as done: {err:#}"
-            ))),
-        }
+        recorded
     }
 
     /// Reports each order the portal does not already hold, checking the lease
@@ -201,7 +213,7 @@ impl<P: Portal> Worker<P> {
         session: &mut P::Session,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-        submitted: &mpsc::UnboundedSender<i64>,
+        submitted: &mpsc::UnboundedSender<Recorded>,
     ) -> Result<(), Stop> {
         for (seq, order) in pending {
             lease.check(stop)?;
@@ -210,7 +222,7 @@ impl<P: Portal> Worker<P> {
                 lease.check(stop)?;
                 self.step(lease, session.submit_report(&order)).await?;
             }
-            if submitted.send(seq).is_err() {
+            if submitted.send(Recorded::Order(seq)).is_err() {
                 return Err(lease
                     .lost()
                     .unwrap_or_else(|| Stop::Failed("the order recorder stopped".into())));
@@ -221,21 +233,29 @@ impl<P: Portal> Worker<P> {
 
     /// Records submitted orders as they come, committing whatever accumulated
     /// while the previous commit ran (group commit): one order per commit when
-    /// orders take time, many when they do not. Fenced on the claim: a lost
-    /// lease stops the job.
+    /// orders take time, many when they do not; the range's completion rides
+    /// with its last orders. Fenced on the claim: a lost lease stops the job.
     async fn record_orders(
         self: Arc<Self>,
         fence: queue::Fence,
         run_user_id: i64,
-        mut submitted: mpsc::UnboundedReceiver<i64>,
+        mut submitted: mpsc::UnboundedReceiver<Recorded>,
         lease: Arc<LeaseState>,
     ) -> Result<(), Stop> {
+        let mut batch = Vec::new();
         while let Some(first) = submitted.recv().await {
-            let mut batch = vec![first];
-            while let Ok(seq) = submitted.try_recv() {
-                batch.push(seq);
+            batch.clear();
+            let mut done = false;
+            for message in
+                std::iter::once(first).chain(std::iter::from_fn(|| submitted.try_recv().ok()))
+            {
+                match message {
+                    Recorded::Order(seq) => batch.push(seq),
+                    Recorded::RangeDone => done = true,
+                }
             }
-            let why = match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch)) {
+            let why = match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch, done))
+            {
                 Ok(true) => continue,
                 Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
                 Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),

@@ -83,15 +83,16 @@ impl<P: Portal> Worker<P> {
         self.stop.subscribe()
     }
 
-    /// Runs a database call on this worker's connection without stalling the runtime.
+    /// Runs a database call on this worker's connection. Calls are short
+    /// (one small transaction) and run inline: handing each to another thread
+    /// cost more than the call itself. A call held up by another process's
+    /// write lock blocks one runtime thread; the other keeps the leases renewed.
     fn db<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        tokio::task::block_in_place(|| {
-            let mut conn = self
-                .db
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut conn)
-        })
+        let mut conn = self
+            .db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
     }
 
     /// Runs the slots until shutdown (or, with `until_idle`, until no job is

@@ -9,5 +9,6 @@ mod migrations;
 mod monitoring;
 mod reservations;
 mod run_slot;
+mod systemd_units;
 mod users_and_slots;
 mod workers;
