@@ -74,8 +74,9 @@ CREATE TABLE run_orders (
                 CHECK (status IN ('pending', 'reported', 'failed')),
     reported_at INTEGER,
     error       TEXT,
-    PRIMARY KEY (run_user_id, seq),
-    UNIQUE (run_user_id, order_ref)
+    -- An order appears once per list: the download step removes repeats
+    -- (cheaper than a second index over every order).
+    PRIMARY KEY (run_user_id, seq)
 ) WITHOUT ROWID;
 
 -- Ranges of range_size pending orders; each is worked by one report job.
@@ -130,7 +131,6 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_claimable ON jobs (run_id, claim_order, id) WHERE status IN ('queued', 'retrying');
 CREATE INDEX jobs_leased ON jobs (lease_expires_at) WHERE status = 'running';
-CREATE INDEX jobs_by_run ON jobs (run_id);
 CREATE INDEX jobs_by_run_user ON jobs (run_user_id, status);
 CREATE UNIQUE INDEX jobs_one_download_per_run_user ON jobs (run_user_id) WHERE kind = 'download';
 CREATE UNIQUE INDEX jobs_one_per_range ON jobs (range_id) WHERE range_id IS NOT NULL;

@@ -300,12 +300,13 @@ pub fn complete_download(
         let run_id: i64 = tx
             .prepare_cached("SELECT run_id FROM run_users WHERE id = :ru")?
             .query_row(named_params! {":ru": run_user_id}, |r| r.get(0))?;
+        let pending = without_repeats(pending);
         // One statement for the whole list: numbered 1..N in the order given.
         tx.prepare_cached(
             "INSERT INTO run_orders (run_user_id, seq, order_ref)
              SELECT :ru, key + 1, value FROM json_each(:orders)",
         )?
-        .execute(named_params! {":ru": run_user_id, ":orders": serde_json::to_string(pending)?})?;
+        .execute(named_params! {":ru": run_user_id, ":orders": serde_json::to_string(&pending)?})?;
         tx.prepare_cached("UPDATE run_users SET pending_orders = :n WHERE id = :ru")?
             .execute(named_params! {":n": pending.len() as i64, ":ru": run_user_id})?;
         let mut range = tx.prepare_cached(
@@ -330,6 +331,16 @@ pub fn complete_download(
         settle(tx, run_user_id, now)?;
         Ok(true)
     })
+}
+
+/// The list with any repeated order dropped, first occurrence kept.
+fn without_repeats(orders: &[String]) -> Vec<&str> {
+    let mut seen = std::collections::HashSet::with_capacity(orders.len());
+    orders
+        .iter()
+        .map(String::as_str)
+        .filter(|order| seen.insert(*order))
+        .collect()
 }
 
 /// Where a range stands in the claim order: full ranges by their position in
@@ -491,4 +502,26 @@ pub fn counts(conn: &Connection) -> Result<QueueCounts> {
         }
     }
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_order_in_a_download_is_kept_once_in_its_first_place() {
+        let orders: Vec<String> = ["a", "b", "a", "c", "b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(without_repeats(&orders), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn full_ranges_are_claimed_round_robin_before_the_short_last_ones_longest_first() {
+        assert_eq!(claim_order(0, 100, 100), 1);
+        assert_eq!(claim_order(1, 100, 100), 2);
+        assert!(claim_order(7, 100, 100) < claim_order(0, 99, 100));
+        assert!(claim_order(0, 99, 100) < claim_order(0, 12, 100));
+    }
 }

@@ -5,7 +5,7 @@
 //! `report_log` as a JSON line, which is also the portal's memory of what it
 //! has received.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -28,7 +28,8 @@ struct Memory {
     log: Option<(PathBuf, File)>,
     read_to: u64,
     partial: String,
-    seen: HashSet<(String, String)>,
+    /// Orders received, by user.
+    seen: HashMap<String, HashSet<String>>,
 }
 
 impl Simulated {
@@ -54,7 +55,7 @@ impl Simulated {
             log,
             read_to: 0,
             partial: String::new(),
-            seen: HashSet::new(),
+            seen: HashMap::new(),
         };
         Ok(Simulated {
             settings,
@@ -80,7 +81,7 @@ impl Memory {
             if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
                 && let (Some(user), Some(order)) = (entry["user"].as_str(), entry["order"].as_str())
             {
-                self.seen.insert((user.to_string(), order.to_string()));
+                self.remember(user, order);
             }
         }
         Ok(())
@@ -88,7 +89,19 @@ impl Memory {
 
     fn holds(&mut self, user: &str, order: &str) -> std::io::Result<bool> {
         self.catch_up()?;
-        Ok(self.seen.contains(&(user.to_string(), order.to_string())))
+        Ok(self
+            .seen
+            .get(user)
+            .is_some_and(|orders| orders.contains(order)))
+    }
+
+    fn remember(&mut self, user: &str, order: &str) {
+        if let Some(orders) = self.seen.get_mut(user) {
+            orders.insert(order.to_string());
+        } else {
+            self.seen
+                .insert(user.to_string(), HashSet::from([order.to_string()]));
+        }
     }
 
     /// Appends one report in a single write, so lines from several processes never interleave.
@@ -99,7 +112,7 @@ impl Memory {
             line.push('\n');
             file.write_all(line.as_bytes())?;
         } else {
-            self.seen.insert((user.to_string(), order.to_string()));
+            self.remember(user, order);
         }
         Ok(())
     }
@@ -134,10 +147,11 @@ impl Portal for Simulated {
 
 impl SimulatedSession {
     /// Fails a doomed session once it has done its share of the step.
-    fn maybe_fail(&self, step: &str) -> Result<(), StepError> {
+    fn maybe_fail(&self, step: impl FnOnce() -> String) -> Result<(), StepError> {
         if self.fails_after.is_some_and(|n| self.reported >= n) {
             return Err(StepError::Retryable(format!(
-                "simulated portal failure while {step}"
+                "simulated portal failure while {}",
+                step()
             )));
         }
         Ok(())
@@ -172,7 +186,7 @@ impl PortalSession for SimulatedSession {
 
     async fn prepare_report(&mut self, order: &str) -> Result<(), StepError> {
         sleep(self.settings.report).await;
-        self.maybe_fail(&format!("reporting order {order}"))
+        self.maybe_fail(|| format!("reporting order {order}"))
     }
 
     async fn submit_report(&mut self, order: &str) -> Result<(), StepError> {

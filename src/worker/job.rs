@@ -246,9 +246,8 @@ impl<P: Portal> Worker<P> {
         while let Some(first) = submitted.recv().await {
             batch.clear();
             let mut done = false;
-            for message in
-                std::iter::once(first).chain(std::iter::from_fn(|| submitted.try_recv().ok()))
-            {
+            let waiting = std::iter::from_fn(|| submitted.try_recv().ok());
+            for message in std::iter::once(first).chain(waiting) {
                 match message {
                     Recorded::Order(seq) => batch.push(seq),
                     Recorded::RangeDone => done = true,
@@ -272,10 +271,13 @@ impl<P: Portal> Worker<P> {
         lease: &LeaseState,
         step: impl Future<Output = Result<T, StepError>>,
     ) -> Result<T, Stop> {
+        if let Some(why) = lease.lost() {
+            return Err(why);
+        }
         tokio::select! {
             biased;
-            why = lease.until_lost() => Err(why),
             result = step => result.map_err(|StepError::Retryable(why)| Stop::Failed(why)),
+            why = lease.until_lost() => Err(why),
         }
     }
 

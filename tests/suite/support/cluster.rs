@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::redis_server::RedisServer;
-use super::{Sandbox, wait_for};
+use super::Sandbox;
 
 pub struct Cluster {
     pub sandbox: Sandbox,
@@ -135,11 +135,19 @@ impl Cluster {
             .iter()
             .position(|c| c.id() == pid)
             .expect("known worker");
-        let mut child = self.workers.remove(index);
-        let status = wait_for(&format!("worker {pid} to exit"), limit, || {
-            child.try_wait().unwrap()
-        });
-        status.code().unwrap_or(-1)
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.workers[index].try_wait().unwrap() {
+                let _exited = self.workers.remove(index).wait();
+                return status.code().unwrap_or(-1);
+            }
+            // The worker stays in the list until it exits, so a timed-out test still kills it.
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {limit:?} waiting for worker {pid} to exit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn signal(&self, pid: u32, signal: &str) {
