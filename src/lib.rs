@@ -10,6 +10,7 @@ pub mod coord;
 pub mod db;
 pub mod error;
 pub mod logging;
+pub mod notify;
 pub mod output;
 pub mod portal;
 pub mod queue;

@@ -56,6 +56,14 @@ impl Coordinator {
         })
     }
 
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<()> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     pub fn limit(&self) -> u32 {
         self.limit
     }

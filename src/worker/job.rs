@@ -33,6 +33,7 @@ impl<P: Portal> Worker<P> {
     pub(super) async fn run_job(
         self: &Arc<Self>,
         permit: &Permit,
+        permit_lease: &Arc<LeaseState>,
         job: ClaimedJob,
         stop: &watch::Receiver<bool>,
     ) -> JobEnd {
@@ -66,10 +67,9 @@ impl<P: Portal> Worker<P> {
                 return JobEnd::PermitLost;
             }
         };
-        let lease = Arc::new(LeaseState::new(self.config.lease_ttl));
+        let lease = Arc::new(LeaseState::within(permit_lease.clone()));
         let heartbeat = tokio::spawn(self.clone().keep_lease(
             lease.clone(),
-            permit.clone(),
             lock.clone(),
             job.fence,
         ));
@@ -281,12 +281,12 @@ impl<P: Portal> Worker<P> {
         }
     }
 
-    /// Renews the permit, the range lock and the job's lease every third of a
-    /// lease until aborted; marks the lease lost when any of them is gone.
+    /// Renews the range lock and the job's database lease every third of a
+    /// lease until aborted (the permit has its own keeper); marks the lease
+    /// lost when either is gone, and fails a range worked past `range_lock_ttl`.
     async fn keep_lease(
         self: Arc<Self>,
         lease: Arc<LeaseState>,
-        permit: Permit,
         lock: Option<RangeLock>,
         fence: queue::Fence,
     ) {
@@ -302,28 +302,24 @@ impl<P: Portal> Worker<P> {
                 )));
                 return;
             }
-            match self.renew_all(&permit, lock.as_ref(), fence).await {
+            match self.renew_job(lock.as_ref(), fence).await {
                 Ok(None) => lease.renewed(),
                 Ok(Some(why)) => {
                     lease.lose(why);
                     return;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "cannot renew the lease; trying again")
+                    tracing::warn!(error = %format!("{err:#}"), "cannot renew the job's lease; trying again")
                 }
             }
         }
     }
 
-    async fn renew_all(
+    async fn renew_job(
         &self,
-        permit: &Permit,
         lock: Option<&RangeLock>,
         fence: queue::Fence,
     ) -> Result<Option<Stop>> {
-        if !self.coord.renew(permit).await? {
-            return Ok(Some(Stop::PermitLost));
-        }
         if let Some(lock) = lock
             && !self.coord.renew_lock(lock).await?
         {

@@ -4,7 +4,7 @@
 //! monotonic clock, so a worker that was paused or cut off stops instead of
 //! submitting under a lease it may have lost.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -23,10 +23,14 @@ pub enum Stop {
     Failed(String),
 }
 
+/// A lease renewed by a heartbeat: the browser permit (for as long as a slot
+/// holds it), or one job's range lock and database lease (within its permit).
 pub struct LeaseState {
     lease: Duration,
     last_renewal: Mutex<Instant>,
     lost: watch::Sender<Option<Stop>>,
+    /// The lease this one lives within: a job's lease within its permit's.
+    within: Option<Arc<LeaseState>>,
 }
 
 impl LeaseState {
@@ -35,6 +39,15 @@ impl LeaseState {
             lease,
             last_renewal: Mutex::new(Instant::now()),
             lost: watch::channel(None).0,
+            within: None,
+        }
+    }
+
+    /// A lease that is lost when `outer` is.
+    pub fn within(outer: Arc<LeaseState>) -> Self {
+        LeaseState {
+            within: Some(outer.clone()),
+            ..LeaseState::new(outer.lease)
         }
     }
 
@@ -54,11 +67,22 @@ impl LeaseState {
     }
 
     pub fn lost(&self) -> Option<Stop> {
-        self.lost.borrow().clone()
+        let outer = self.within.as_ref().and_then(|outer| outer.lost());
+        outer.or_else(|| self.lost.borrow().clone())
     }
 
-    /// Waits until the lease is lost.
+    /// Waits until this lease or the one it lives within is lost.
     pub async fn until_lost(&self) -> Stop {
+        match &self.within {
+            Some(outer) => tokio::select! {
+                why = outer.until_own_lost() => why,
+                why = self.until_own_lost() => why,
+            },
+            None => self.until_own_lost().await,
+        }
+    }
+
+    async fn until_own_lost(&self) -> Stop {
         let mut rx = self.lost.subscribe();
         loop {
             if let Some(why) = rx.borrow_and_update().clone() {
@@ -74,6 +98,9 @@ impl LeaseState {
     /// within the last two thirds of a lease (one missed heartbeat is tolerated,
     /// two are not).
     pub fn check(&self, stop: &watch::Receiver<bool>) -> Result<(), Stop> {
+        if let Some(outer) = &self.within {
+            outer.check(stop)?;
+        }
         if let Some(why) = self.lost() {
             return Err(why);
         }
@@ -82,7 +109,12 @@ impl LeaseState {
         }
         let age = self.last_renewal.lock().expect("lease clock").elapsed();
         if age > self.lease * 2 / 3 {
-            let why = Stop::LeaseLost(format!("lease not renewed for {:.1} s", age.as_secs_f64()));
+            let stale = format!("lease not renewed for {:.1} s", age.as_secs_f64());
+            let why = if self.within.is_none() {
+                Stop::PermitLost
+            } else {
+                Stop::LeaseLost(stale)
+            };
             self.lose(why.clone());
             return Err(why);
         }
@@ -95,14 +127,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_not_renewed_for_two_thirds_of_its_time_stops_the_job() {
-        let state = LeaseState::new(Duration::from_millis(30));
+    fn a_job_lease_not_renewed_for_two_thirds_of_its_time_stops_the_job() {
+        let permit = Arc::new(LeaseState::new(Duration::from_millis(30)));
+        let job = LeaseState::within(permit.clone());
         let (_tx, stop) = watch::channel(false);
-        assert!(state.check(&stop).is_ok());
+        assert!(job.check(&stop).is_ok());
         std::thread::sleep(Duration::from_millis(25));
-        assert!(matches!(state.check(&stop), Err(Stop::LeaseLost(_))));
-        state.renewed();
-        assert!(state.check(&stop).is_err(), "a lost lease stays lost");
+        permit.renewed();
+        assert!(matches!(job.check(&stop), Err(Stop::LeaseLost(_))));
+        job.renewed();
+        assert!(job.check(&stop).is_err(), "a lost lease stays lost");
+    }
+
+    #[test]
+    fn a_job_lease_is_lost_with_its_permit() {
+        let permit = Arc::new(LeaseState::new(Duration::from_secs(30)));
+        let job = LeaseState::within(permit.clone());
+        let (_tx, stop) = watch::channel(false);
+        assert!(job.check(&stop).is_ok());
+        permit.lose(Stop::PermitLost);
+        assert_eq!(job.check(&stop), Err(Stop::PermitLost));
+        assert_eq!(job.lost(), Some(Stop::PermitLost));
+    }
+
+    #[test]
+    fn a_permit_not_renewed_in_time_stops_the_job_working_under_it() {
+        let permit = Arc::new(LeaseState::new(Duration::from_millis(30)));
+        let job = LeaseState::within(permit.clone());
+        let (_tx, stop) = watch::channel(false);
+        std::thread::sleep(Duration::from_millis(25));
+        job.renewed();
+        assert_eq!(job.check(&stop), Err(Stop::PermitLost));
     }
 
     #[test]

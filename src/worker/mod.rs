@@ -5,6 +5,8 @@
 mod job;
 mod lease;
 
+use lease::{LeaseState, Stop};
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
+use crate::notify::Notifier;
 use crate::portal::Portal;
 use crate::queue;
 use crate::time::now_ms;
@@ -35,6 +38,7 @@ pub struct Worker<P: Portal> {
     db: Mutex<Connection>,
     coord: Coordinator,
     portal: P,
+    notify: Notifier,
     stop: watch::Sender<bool>,
     /// Permits held and jobs running now, for `STATUS=` lines and logs.
     pub held: AtomicUsize,
@@ -67,6 +71,7 @@ impl<P: Portal> Worker<P> {
             db: Mutex::new(db),
             coord,
             portal,
+            notify: Notifier::from_env(),
             stop,
             held: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
@@ -99,6 +104,7 @@ impl<P: Portal> Worker<P> {
     /// left anywhere), then waits up to `drain` for them to hand back their work.
     pub async fn run(self: &Arc<Self>, options: &WorkerOptions, drain: Duration) -> Result<()> {
         self.register(options.concurrency)?;
+        self.notify.ready();
         let mut slots = JoinSet::new();
         for n in 0..options.concurrency {
             let worker = self.clone();
@@ -117,6 +123,8 @@ impl<P: Portal> Worker<P> {
                     Some(Err(err)) => { failure.get_or_insert(err.into()); self.shut_down(); }
                 },
                 _ = stop.changed() => {
+                    self.notify.stopping();
+                    self.notify.status("stopping: handing back work and releasing permits");
                     tracing::info!(worker = %self.id, "stopping: handing back work and releasing permits");
                     if tokio::time::timeout(drain, async { while slots.join_next().await.is_some() {} }).await.is_err() {
                         tracing::warn!(worker = %self.id, "slots did not stop within {drain:?}; their leases will expire");
@@ -147,7 +155,13 @@ impl<P: Portal> Worker<P> {
                 continue;
             };
             self.held.fetch_add(1, Ordering::Relaxed);
-            let served = self.serve(&permit, &mut stop).await;
+            let permit_lease = Arc::new(LeaseState::new(self.config.lease_ttl));
+            let keeper = tokio::spawn(
+                self.clone()
+                    .keep_permit(permit.clone(), permit_lease.clone()),
+            );
+            let served = self.serve(&permit, &permit_lease, &mut stop).await;
+            keeper.abort();
             self.held.fetch_sub(1, Ordering::Relaxed);
             if let Err(err) = self.coord.release(&permit).await {
                 tracing::warn!(error = %format!("{err:#}"), "cannot release a browser permit; it expires with its lease");
@@ -171,10 +185,17 @@ impl<P: Portal> Worker<P> {
     }
 
     /// Claims and runs jobs for as long as the permit holds and jobs come.
-    async fn serve(self: &Arc<Self>, permit: &Permit, stop: &mut watch::Receiver<bool>) -> Served {
+    async fn serve(
+        self: &Arc<Self>,
+        permit: &Permit,
+        permit_lease: &Arc<LeaseState>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Served {
         loop {
-            if *stop.borrow() {
-                return Served::Stopped;
+            match permit_lease.check(stop) {
+                Ok(()) => {}
+                Err(Stop::Shutdown) => return Served::Stopped,
+                Err(_) => return Served::PermitLost,
             }
             let claimed = self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl));
             let job = match claimed {
@@ -186,12 +207,32 @@ impl<P: Portal> Worker<P> {
                 }
             };
             self.running.fetch_add(1, Ordering::Relaxed);
-            let end = self.run_job(permit, job, stop).await;
+            let end = self.run_job(permit, permit_lease, job, stop).await;
             self.running.fetch_sub(1, Ordering::Relaxed);
             match end {
                 job::JobEnd::Finished => {}
                 job::JobEnd::PermitLost => return Served::PermitLost,
                 job::JobEnd::Stopped => return Served::Stopped,
+            }
+        }
+    }
+
+    /// Renews the permit every third of a lease for as long as the slot holds
+    /// it, across all the jobs it serves; marks it lost when it is gone.
+    async fn keep_permit(self: Arc<Self>, permit: Permit, lease: Arc<LeaseState>) {
+        let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match self.coord.renew(&permit).await {
+                Ok(true) => lease.renewed(),
+                Ok(false) => {
+                    lease.lose(Stop::PermitLost);
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot renew the browser permit; trying again")
+                }
             }
         }
     }
@@ -223,8 +264,15 @@ impl<P: Portal> Worker<P> {
         }
     }
 
+    /// Every third of a lease (or half the systemd watchdog timeout, if
+    /// shorter): records the worker as alive, checks Redis answers, and only
+    /// then pings the watchdog and updates `STATUS=`.
     async fn heartbeat(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(self.config.lease_ttl / 3);
+        let every = match self.notify.watchdog_interval() {
+            Some(watchdog) => watchdog.min(self.config.lease_ttl / 3),
+            None => self.config.lease_ttl / 3,
+        };
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             let seen = self.db(|c| {
@@ -232,8 +280,22 @@ impl<P: Portal> Worker<P> {
                     .execute(named_params! {":id": self.id, ":now": now_ms()})?;
                 Ok(())
             });
-            if let Err(err) = seen {
-                tracing::warn!(error = %format!("{err:#}"), "cannot record the worker's heartbeat");
+            let healthy = match (seen, self.coord.ping().await) {
+                (Ok(()), Ok(())) => true,
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::warn!(error = %format!("{err:#}"), "worker heartbeat failed");
+                    false
+                }
+            };
+            if healthy {
+                self.notify.watchdog();
+                self.notify.status(&format!(
+                    "{} of {} browser permits held, {} jobs running, {} done",
+                    self.held.load(Ordering::Relaxed),
+                    self.coord.limit(),
+                    self.running.load(Ordering::Relaxed),
+                    self.jobs_done.load(Ordering::Relaxed)
+                ));
             }
         }
     }

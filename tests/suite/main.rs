@@ -9,6 +9,7 @@ mod migrations;
 mod monitoring;
 mod reservations;
 mod run_slot;
+mod systemd_notify;
 mod systemd_units;
 mod users_and_slots;
 mod workers;

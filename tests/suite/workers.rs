@@ -53,6 +53,49 @@ fn three_workers_never_hold_more_permits_than_the_limit() {
     cluster.assert_each_order_reported_once_or_failed();
     let reported = cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'");
     assert_eq!(reported, 240 + 200 + 100 + 320 + 48 + 160);
+    assert!(
+        cluster.max_jobs_overlap() <= 6,
+        "{} jobs overlapped",
+        cluster.max_jobs_overlap()
+    );
+}
+
+#[test]
+fn a_permit_held_across_many_short_jobs_is_renewed_and_never_shared() {
+    // Jobs shorter than a third of the lease, a permit kept for many of them.
+    let mut cluster = Cluster::start(Setup {
+        max_active_browsers: 2,
+        lease_ttl: 0.9,
+        download_ms: 10,
+        report_ms: 1,
+        pending_orders: Some(600),
+        ..Setup::default()
+    });
+    let users: Vec<(String, u32)> = (0..8).map(|i| (format!("user{i}"), 0)).collect();
+    let users: Vec<(&str, u32)> = users.iter().map(|(n, e)| (n.as_str(), *e)).collect();
+    let run = cluster.run_with_users(10, &users);
+    let mut redis = cluster.redis.connection();
+    let worker = cluster.spawn_worker("w", &["--concurrency", "6", "--until-idle"]);
+    let mut peak = 0;
+    while cluster.progress(run)["status"] != "done" {
+        let running = cluster.count("SELECT COUNT(*) FROM jobs WHERE status = 'running'");
+        peak = peak.max(running);
+        assert!(cluster.live_permits(&mut redis).len() <= 2);
+        assert!(running <= 2, "{running} jobs running with 2 permits");
+    }
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(60)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    assert_eq!(peak, 2);
+    assert!(
+        cluster.max_jobs_overlap() <= 2,
+        "{} jobs overlapped",
+        cluster.max_jobs_overlap()
+    );
+    cluster.assert_each_order_reported_once_or_failed();
 }
 
 #[test]
@@ -141,10 +184,8 @@ fn a_paused_worker_cannot_complete_the_range_it_lost() {
         "the resumed worker to notice its lost lease",
         Duration::from_secs(10),
         || {
-            cluster
-                .worker_log("paused")
-                .contains("lease lost")
-                .then_some(())
+            let log = cluster.worker_log("paused");
+            (log.contains("lease lost") || log.contains("permit lost")).then_some(())
         },
     );
     std::thread::sleep(Duration::from_millis(500));

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use super::redis_server::RedisServer;
 use super::Sandbox;
+use super::redis_server::RedisServer;
 
 pub struct Cluster {
     pub sandbox: Sandbox,
@@ -188,6 +188,32 @@ impl Cluster {
             .conn()
             .query_row(sql, [], |r| r.get(0))
             .unwrap()
+    }
+
+    /// The most jobs that were ever running at once, from their recorded
+    /// start and finish times.
+    pub fn max_jobs_overlap(&self) -> usize {
+        let conn = self.sandbox.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT started_at, finished_at FROM jobs WHERE status = 'done' AND attempt = 1",
+            )
+            .unwrap();
+        let mut events: Vec<(i64, i32)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .flat_map(|row: Result<(i64, i64), _>| {
+                let (start, end) = row.unwrap();
+                [(start, 1), (end, -1)]
+            })
+            .collect();
+        events.sort_by_key(|&(at, change)| (at, change));
+        let (mut now, mut most) = (0i32, 0i32);
+        for (_, change) in events {
+            now += change;
+            most = most.max(now);
+        }
+        most as usize
     }
 
     /// Holders of a live permit right now, read from Redis directly.
