@@ -123,6 +123,10 @@ pub struct SimulatedSession {
     /// Reports this session submits before its injected failure, if doomed.
     fails_after: Option<u32>,
     reported: u32,
+    /// When the last report step was due to end: consecutive steps sleep to
+    /// deadlines, so the timer's rounding (up to a millisecond a sleep) does
+    /// not add up over a range and each order takes `report_ms` on average.
+    report_due: Option<tokio::time::Instant>,
     settings: SimulatedPortal,
     factor: f64,
     memory: Arc<Mutex<Memory>>,
@@ -138,6 +142,7 @@ impl Portal for Simulated {
             user: user.clone(),
             fails_after: doomed.then(|| rand::random_range(0..100)),
             reported: 0,
+            report_due: None,
             settings: self.settings.clone(),
             factor: self.factor,
             memory: self.memory.clone(),
@@ -185,7 +190,17 @@ impl PortalSession for SimulatedSession {
     }
 
     async fn prepare_report(&mut self, order: &str) -> Result<(), StepError> {
-        sleep(self.settings.report).await;
+        let step = self.settings.report;
+        if !step.is_zero() {
+            let now = tokio::time::Instant::now();
+            // Carry on from the previous deadline unless the session was idle longer than a step.
+            let due = match self.report_due {
+                Some(previous) if previous + step >= now => previous + step,
+                _ => now + step,
+            };
+            self.report_due = Some(due);
+            tokio::time::sleep_until(due).await;
+        }
         self.maybe_fail(|| format!("reporting order {order}"))
     }
 
