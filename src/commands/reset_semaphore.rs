@@ -7,9 +7,10 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Result;
 use clap::Args;
 
+use crate::commands::status::print_holders;
 use crate::context::Context;
 use crate::error::refuse;
-use crate::output::{print_json, print_table, println_out};
+use crate::output::{print_json, println_out};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Example: reporter reset-semaphore --yes\n\n\
@@ -41,18 +42,7 @@ impl ResetSemaphoreArgs {
                     holders.len(),
                     coord.limit()
                 ))?;
-                let rows = holders
-                    .iter()
-                    .map(|h| {
-                        vec![
-                            h.worker.clone(),
-                            h.job.clone().unwrap_or_else(|| "-".into()),
-                            h.since.clone(),
-                            h.expires_at.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(&["worker", "job", "since", "lease expires"], rows)?;
+                print_holders(&holders)?;
             }
             if !self.yes && !confirm()? {
                 return Err(refuse("nothing reset; pass --yes to reset without asking"));

@@ -80,20 +80,7 @@ impl StatusArgs {
             status.permits.held, status.permits.limit
         ))?;
         if !status.permits.holders.is_empty() {
-            let rows = status
-                .permits
-                .holders
-                .iter()
-                .map(|h| {
-                    vec![
-                        h.worker.clone(),
-                        h.job.clone().unwrap_or_else(|| "-".into()),
-                        h.since.clone(),
-                        h.expires_at.clone(),
-                    ]
-                })
-                .collect();
-            print_table(&["worker", "job", "since", "lease expires"], rows)?;
+            print_holders(&status.permits.holders)?;
         }
         let q = &status.queue;
         println_out(&format!(
@@ -119,4 +106,20 @@ impl StatusArgs {
         }
         Ok(())
     }
+}
+
+/// The permit holders as a table, for `status` and `reset-semaphore`.
+pub fn print_holders(holders: &[Holder]) -> Result<()> {
+    let rows = holders
+        .iter()
+        .map(|h| {
+            vec![
+                h.worker.clone(),
+                h.job.clone().unwrap_or_else(|| "-".into()),
+                h.since.clone(),
+                h.expires_at.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["worker", "job", "since", "lease expires"], rows)
 }

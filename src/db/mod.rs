@@ -43,7 +43,7 @@ fn configure(conn: &Connection) -> Result<()> {
     if busy != BUSY_TIMEOUT.as_millis() as i64 {
         bail!("busy_timeout reads back {busy}");
     }
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    let mode = wal_mode(conn)?;
     if !mode.eq_ignore_ascii_case("wal") {
         bail!("journal_mode reads back {mode}, not wal");
     }
@@ -58,6 +58,26 @@ fn configure(conn: &Connection) -> Result<()> {
         bail!("foreign_keys reads back {fk}, not 1");
     }
     Ok(())
+}
+
+/// Switches to WAL and returns the mode read back. On a new file another
+/// process may hold the lock while it migrates, and the switch does not wait on
+/// the busy timeout, so it is retried here for as long as that timeout.
+fn wal_mode(conn: &Connection) -> Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken at
