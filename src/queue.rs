@@ -417,11 +417,7 @@ pub fn record_reported(
     })
 }
 
-/// Completes a report job whose orders are all recorded. `false`: lease lost.
-pub fn complete_report(conn: &mut Connection, fence: Fence) -> Result<bool> {
-    immediate(conn, |tx| finish_report(tx, fence, now_ms()))
-}
-
+/// Marks a fenced report job done with its range, and settles its run user.
 fn finish_report(tx: &Transaction, fence: Fence, now: i64) -> Result<bool> {
     let Some(run_user_id) = finish_job(tx, fence, now)? else {
         return Ok(false);
