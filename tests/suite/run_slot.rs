@@ -147,3 +147,43 @@ fn work_with_redis_down_fails_with_a_hint() {
         run.stderr
     );
 }
+
+#[test]
+fn a_timer_catching_up_a_missed_hour_runs_the_current_hour_once_and_no_hour_twice() {
+    let sb = sandbox_in("UTC");
+    sb.run(&["reserve", "alice", "--hour", "9"]).ok();
+    let nine = sb
+        .run(&["run-slot", "--now", "2026-11-27T09:00:20Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(nine["created"], true);
+    // The host was down from 09:30 to 11:10; Persistent=true fires once at boot.
+    let again_nine = sb
+        .run(&["run-slot", "--now", "2026-11-27T09:59:59Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        again_nine["created"], false,
+        "an hour already run is not run again"
+    );
+    let boot = sb
+        .run(&["run-slot", "--now", "2026-11-27T11:10:00Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(boot["created"], true);
+    assert_eq!(boot["hour"], 11);
+    let twelve = sb
+        .run(&["run-slot", "--now", "2026-11-27T11:59:00Z", "--json"])
+        .ok()
+        .json();
+    assert_eq!(twelve["created"], false);
+    assert_eq!(
+        sb.run(&["progress", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
