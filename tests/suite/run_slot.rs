@@ -172,11 +172,11 @@ fn a_timer_catching_up_a_missed_hour_runs_the_current_hour_once_and_no_hour_twic
         .json();
     assert_eq!(boot["created"], true);
     assert_eq!(boot["hour"], 11);
-    let twelve = sb
+    let later = sb
         .run(&["run-slot", "--now", "2026-11-27T11:59:00Z", "--json"])
         .ok()
         .json();
-    assert_eq!(twelve["created"], false);
+    assert_eq!(later["created"], false);
     assert_eq!(
         sb.run(&["progress", "--json"])
             .ok()
