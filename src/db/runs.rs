@@ -94,15 +94,7 @@ pub fn recent(conn: &Connection, limit: i64) -> Result<Vec<RunSummary>> {
          FROM runs ORDER BY scheduled_at DESC, id DESC LIMIT :limit",
     )?;
     let rows = stmt
-        .query_map(named_params! {":limit": limit}, |r| {
-            Ok(RunSummary {
-                run_id: r.get(0)?,
-                hour: r.get(1)?,
-                scheduled_for: r.get(2)?,
-                status: r.get(3)?,
-                users: r.get(4)?,
-            })
-        })?
+        .query_map(named_params! {":limit": limit}, summary_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -114,10 +106,19 @@ pub fn find(conn: &Connection, run_id: i64) -> Result<Option<RunSummary>> {
             "SELECT id, hour, scheduled_for, status, (SELECT COUNT(*) FROM run_users WHERE run_id = runs.id)
              FROM runs WHERE id = :id",
         )?
-        .query_row(named_params! {":id": run_id}, |r| {
-            Ok(RunSummary { run_id: r.get(0)?, hour: r.get(1)?, scheduled_for: r.get(2)?, status: r.get(3)?, users: r.get(4)? })
-        })
+        .query_row(named_params! {":id": run_id}, summary_from_row)
         .optional()?)
+}
+
+/// A row of `id, hour, scheduled_for, status, users` as a summary.
+fn summary_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunSummary> {
+    Ok(RunSummary {
+        run_id: r.get(0)?,
+        hour: r.get(1)?,
+        scheduled_for: r.get(2)?,
+        status: r.get(3)?,
+        users: r.get(4)?,
+    })
 }
 
 /// One user's progress in a run.
