@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::Args;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::config::PortalConfig;
 use crate::context::Context;
@@ -64,7 +65,10 @@ pub fn run(args: &WorkArgs, ctx: &Context) -> Result<ExitCode> {
             PortalConfig::Simulated(settings) => Simulated::new(settings.clone(), ctx.config.estimated_pending_factor)?,
         };
         let worker = Worker::new(ctx.config.clone(), conn, coord, portal, options.id.clone());
-        tokio::spawn(stop_on_signal(worker.clone()));
+        // Listen before READY=1 is sent: a SIGTERM right after it must drain, not kill.
+        let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+        tokio::spawn(stop_on_signal(worker.clone(), term, int));
         tracing::info!(worker = %options.id, concurrency, until_idle = options.until_idle, "worker started");
         worker.run(&options, DRAIN_TIMEOUT).await?;
         tracing::info!(worker = %options.id, jobs = worker.jobs_done.load(std::sync::atomic::Ordering::Relaxed), "worker stopped");
@@ -72,15 +76,11 @@ pub fn run(args: &WorkArgs, ctx: &Context) -> Result<ExitCode> {
     })
 }
 
-async fn stop_on_signal<P: crate::portal::Portal>(worker: std::sync::Arc<Worker<P>>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM and SIGINT");
-        return;
-    };
+async fn stop_on_signal<P: crate::portal::Portal>(
+    worker: std::sync::Arc<Worker<P>>,
+    mut term: Signal,
+    mut int: Signal,
+) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),
