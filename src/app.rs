@@ -89,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Progress(args) => args.run(&ctx)?,
         Command::Status(args) => args.run(&ctx)?,
         Command::ResetSemaphore(args) => args.run(&ctx)?,
+        Command::Metrics(args) => args.run(&ctx)?,
     }
     Ok(ExitCode::SUCCESS)
 }

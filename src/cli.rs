@@ -84,4 +84,6 @@ pub enum Command {
     Status(commands::status::StatusArgs),
     /// Drop every browser permit holder (after showing them)
     ResetSemaphore(commands::reset_semaphore::ResetSemaphoreArgs),
+    /// Print permits, jobs, runs and worker heartbeats in the Prometheus text format
+    Metrics(commands::metrics::MetricsArgs),
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand, each with its clap `Args` and a `run`.
 
 pub mod cancel;
+pub mod metrics;
 pub mod progress;
 pub mod reservations;
 pub mod reserve;

@@ -2,11 +2,11 @@
 
 use anyhow::Result;
 use clap::Args;
-use rusqlite::named_params;
 use serde::Serialize;
 
 use crate::context::Context;
 use crate::coord::Holder;
+use crate::db::workers;
 use crate::output::{print_json, print_table, println_out};
 use crate::queue::{self, QueueCounts};
 use crate::time::{ms_to_rfc3339, now_ms};
@@ -42,23 +42,17 @@ impl StatusArgs {
     pub fn run(&self, ctx: &Context) -> Result<()> {
         let conn = ctx.db()?;
         let queue = queue::counts(&conn)?;
-        // A worker is live while its heartbeat (every third of a lease) is recent.
-        let seen_after = now_ms() - 2 * ctx.config.lease_ttl.as_millis() as i64;
-        let workers = conn
-            .prepare(
-                "SELECT id, host, pid, concurrency, last_seen FROM workers
-                 WHERE stopped_at IS NULL AND last_seen >= :after ORDER BY id",
-            )?
-            .query_map(named_params! {":after": seen_after}, |r| {
-                Ok(LiveWorker {
-                    id: r.get(0)?,
-                    host: r.get(1)?,
-                    pid: r.get(2)?,
-                    concurrency: r.get(3)?,
-                    last_seen: ms_to_rfc3339(r.get(4)?),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let seen_after = workers::live_after(now_ms(), ctx.config.lease_ttl);
+        let workers = workers::seen_since(&conn, seen_after)?
+            .into_iter()
+            .map(|w| LiveWorker {
+                id: w.id,
+                host: w.host,
+                pid: w.pid,
+                concurrency: w.concurrency,
+                last_seen: ms_to_rfc3339(w.last_seen),
+            })
+            .collect();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

@@ -6,6 +6,7 @@ pub mod reservations;
 pub mod runs;
 pub mod slots;
 pub mod users;
+pub mod workers;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,263 @@
+//! `reporter metrics [--textfile DIR]`: the state of permits, queue, runs and
+//! workers in the Prometheus text format, on stdout or as a file for the node
+//! exporter's textfile collector. Redis being down is a metric, not a failure.
+
+mod exposition;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::context::Context;
+use crate::db::{runs, workers};
+use crate::error::refuse;
+use crate::output::println_out;
+use crate::queue;
+use crate::time::now_ms;
+
+use exposition::Exposition;
+
+/// Runs whose orders are exported, newest first.
+const RECENT_RUNS: i64 = 48;
+/// How long a worker that stopped heartbeating (without stopping) stays listed.
+const WORKER_MEMORY: Duration = Duration::from_secs(24 * 3600);
+/// The file written in `--textfile DIR`.
+const TEXTFILE: &str = "reporter.prom";
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  reporter metrics\n  \
+    reporter metrics --textfile /var/lib/prometheus/node-exporter   # writes reporter.prom atomically")]
+pub struct MetricsArgs {
+    /// Write DIR/reporter.prom (atomically, mode 0644) instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+}
+
+impl MetricsArgs {
+    pub fn run(&self, ctx: &Context) -> Result<()> {
+        if let Some(dir) = &self.textfile
+            && !dir.is_dir()
+        {
+            return Err(refuse(format!(
+                "metrics directory `{}` does not exist; create it or point --textfile at the node exporter's textfile directory",
+                dir.display()
+            )));
+        }
+        let conn = ctx.db()?;
+        let permits_held = permits_held(ctx);
+        let page = render(ctx, &conn, permits_held)?;
+        match &self.textfile {
+            Some(dir) => write_atomically(&dir.join(TEXTFILE), &page),
+            None => println_out(page.trim_end()),
+        }
+    }
+}
+
+/// The browser permits held now, or `None` when Redis cannot be reached.
+fn permits_held(ctx: &Context) -> Option<usize> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let held = runtime.block_on(async { ctx.coordinator().await?.holders().await });
+    match held {
+        Ok(holders) => Some(holders.len()),
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "browser permits left out of the metrics");
+            None
+        }
+    }
+}
+
+fn render(ctx: &Context, conn: &Connection, permits_held: Option<usize>) -> Result<String> {
+    let mut page = Exposition::default();
+    permits(&mut page, ctx, permits_held);
+    jobs(&mut page, conn)?;
+    run_orders(&mut page, conn)?;
+    last_run(&mut page, conn)?;
+    worker_heartbeats(&mut page, conn)?;
+    Ok(page.into_text())
+}
+
+fn permits(page: &mut Exposition, ctx: &Context, held: Option<usize>) {
+    page.gauge(
+        "reporter_redis_up",
+        "Whether Redis answered (1) or not (0).",
+    )
+    .sample(
+        "reporter_redis_up",
+        &[],
+        if held.is_some() { 1.0 } else { 0.0 },
+    );
+    page.gauge(
+        "reporter_browser_permits_limit",
+        "Most browsers open at once across every worker sharing the Redis (max_active_browsers).",
+    )
+    .sample(
+        "reporter_browser_permits_limit",
+        &[],
+        f64::from(ctx.config.max_active_browsers),
+    );
+    if let Some(held) = held {
+        page.gauge(
+            "reporter_browser_permits_held",
+            "Browser permits held now, by every worker.",
+        )
+        .sample("reporter_browser_permits_held", &[], held as f64);
+    }
+}
+
+fn jobs(page: &mut Exposition, conn: &Connection) -> Result<()> {
+    let jobs = queue::counts(conn)?;
+    page.gauge("reporter_jobs", "Jobs in the queue by state.");
+    for (state, n) in [
+        ("queued", jobs.queued),
+        ("running", jobs.running),
+        ("retrying", jobs.retrying),
+        ("failed", jobs.failed),
+        ("done", jobs.done),
+    ] {
+        page.sample("reporter_jobs", &[("state", state)], n as f64);
+    }
+    Ok(())
+}
+
+/// Orders of one recent run, summed over its users.
+struct RunOrders {
+    run_id: String,
+    hour: String,
+    reported: i64,
+    failed: i64,
+}
+
+fn run_orders(page: &mut Exposition, conn: &Connection) -> Result<()> {
+    let mut orders = Vec::new();
+    for run in runs::recent(conn, RECENT_RUNS)? {
+        let users = runs::progress(conn, run.run_id)?;
+        orders.push(RunOrders {
+            run_id: run.run_id.to_string(),
+            hour: run.hour.to_string(),
+            reported: users.iter().map(|u| u.orders_reported).sum(),
+            failed: users.iter().map(|u| u.orders_failed).sum(),
+        });
+    }
+    per_run(
+        page,
+        "reporter_run_orders_reported",
+        "Orders reported in each of the last 48 runs.",
+        &orders,
+        |o| o.reported,
+    );
+    per_run(
+        page,
+        "reporter_run_orders_failed",
+        "Orders recorded as failed in each of the last 48 runs.",
+        &orders,
+        |o| o.failed,
+    );
+    Ok(())
+}
+
+/// A gauge family with one sample per run, labelled by run id and hour.
+fn per_run(
+    page: &mut Exposition,
+    name: &str,
+    help: &str,
+    orders: &[RunOrders],
+    count: fn(&RunOrders) -> i64,
+) {
+    page.gauge(name, help);
+    for run in orders {
+        let labels = [("run_id", run.run_id.as_str()), ("hour", run.hour.as_str())];
+        page.sample(name, &labels, count(run) as f64);
+    }
+}
+
+fn last_run(page: &mut Exposition, conn: &Connection) -> Result<()> {
+    let Some((duration_ms, finished_at)) = last_finished_run(conn)? else {
+        return Ok(());
+    };
+    page.gauge(
+        "reporter_last_run_duration_seconds",
+        "Time from creating the last finished run to its last job ending.",
+    )
+    .sample(
+        "reporter_last_run_duration_seconds",
+        &[],
+        seconds(duration_ms),
+    );
+    page.gauge(
+        "reporter_last_run_finished_timestamp_seconds",
+        "When the last finished run ended, Unix time.",
+    )
+    .sample(
+        "reporter_last_run_finished_timestamp_seconds",
+        &[],
+        seconds(finished_at),
+    );
+    Ok(())
+}
+
+fn worker_heartbeats(page: &mut Exposition, conn: &Connection) -> Result<()> {
+    let name = "reporter_worker_last_seen_timestamp_seconds";
+    page.gauge(
+        name,
+        "Last heartbeat of each worker not stopped (seen in the last 24 hours), Unix time.",
+    );
+    let seen_after = now_ms() - WORKER_MEMORY.as_millis() as i64;
+    for worker in workers::seen_since(conn, seen_after)? {
+        page.sample(name, &[("worker", &worker.id)], seconds(worker.last_seen));
+    }
+    Ok(())
+}
+
+/// The duration and end (Unix ms) of the run that finished last.
+fn last_finished_run(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT finished_at - created_at, finished_at FROM runs
+             WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// Replaces `path` with `text` so a reader sees the old file or the new one,
+/// never half of one: a temporary file in the same directory, synced, made
+/// world-readable (the service's umask is 0077), renamed over the target.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".{TEXTFILE}.{}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.set_permissions(fs::Permissions::from_mode(0o644))?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written.with_context(|| {
+        format!(
+            "cannot write metrics to `{}`; check that the reporter user may write in `{}`",
+            path.display(),
+            dir.display()
+        )
+    })
+}
