@@ -71,6 +71,12 @@ fn usage_error(err: clap::Error) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::logging::init(cli.global.verbose, cli.global.quiet);
+    // Generated from the clap definitions alone: a broken config must not stop them.
+    match &cli.command {
+        Command::Completions(args) => return args.run().map(|()| ExitCode::SUCCESS),
+        Command::Manpage(args) => return args.run().map(|()| ExitCode::SUCCESS),
+        _ => {}
+    }
     let config = Config::load(&cli.global)?;
     let ctx = Context::new(
         config,
@@ -90,6 +96,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => args.run(&ctx)?,
         Command::ResetSemaphore(args) => args.run(&ctx)?,
         Command::Metrics(args) => args.run(&ctx)?,
+        Command::Completions(_) | Command::Manpage(_) => unreachable!("run before the config"),
     }
     Ok(ExitCode::SUCCESS)
 }

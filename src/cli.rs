@@ -86,4 +86,10 @@ pub enum Command {
     ResetSemaphore(commands::reset_semaphore::ResetSemaphoreArgs),
     /// Print permits, jobs, runs and worker heartbeats in the Prometheus text format
     Metrics(commands::metrics::MetricsArgs),
+    /// Print the completion script of a shell (bash, zsh, fish, ...)
+    #[command(hide = true)]
+    Completions(commands::completions::CompletionsArgs),
+    /// Print the man page (roff), or write every page into a directory
+    #[command(hide = true)]
+    Manpage(commands::manpage::ManpageArgs),
 }

@@ -1,6 +1,8 @@
 //! One file per subcommand, each with its clap `Args` and a `run`.
 
 pub mod cancel;
+pub mod completions;
+pub mod manpage;
 pub mod metrics;
 pub mod progress;
 pub mod reservations;
