@@ -71,8 +71,10 @@ fn usage_error(err: clap::Error) -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::logging::init(cli.global.verbose, cli.global.quiet);
-    // Generated from the clap definitions alone: a broken config must not stop them.
+    // Generated from the clap definitions alone, or (doctor) reporting a broken
+    // config as a failed check: these load the config themselves, if at all.
     match &cli.command {
+        Command::Doctor(args) => return args.run(&cli.global),
         Command::Completions(args) => return args.run().map(|()| ExitCode::SUCCESS),
         Command::Manpage(args) => return args.run().map(|()| ExitCode::SUCCESS),
         _ => {}
@@ -96,7 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => args.run(&ctx)?,
         Command::ResetSemaphore(args) => args.run(&ctx)?,
         Command::Metrics(args) => args.run(&ctx)?,
-        Command::Completions(_) | Command::Manpage(_) => unreachable!("run before the config"),
+        Command::Doctor(_) | Command::Completions(_) | Command::Manpage(_) => {
+            unreachable!("run before the config")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -86,6 +86,8 @@ pub enum Command {
     ResetSemaphore(commands::reset_semaphore::ResetSemaphoreArgs),
     /// Print permits, jobs, runs and worker heartbeats in the Prometheus text format
     Metrics(commands::metrics::MetricsArgs),
+    /// Check the config, database, Redis and browser setup, one line per check
+    Doctor(commands::doctor::DoctorArgs),
     /// Print the completion script of a shell (bash, zsh, fish, ...)
     #[command(hide = true)]
     Completions(commands::completions::CompletionsArgs),

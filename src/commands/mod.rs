@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod completions;
+pub mod doctor;
 pub mod manpage;
 pub mod metrics;
 pub mod progress;

@@ -5,6 +5,7 @@ mod support;
 
 mod cli_errors;
 mod config_loading;
+mod doctor;
 mod install;
 mod metrics;
 mod migrations;
