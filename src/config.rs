@@ -13,6 +13,10 @@ use serde::Deserialize;
 use crate::cli::GlobalArgs;
 use crate::error::refuse;
 
+mod web;
+
+pub use web::{BrowserConfig, PortalPaths, PortalSelectors, WebPortal};
+
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/reporter/reporter.toml";
 const DEFAULT_DATABASE: &str = "/var/lib/reporter/reporter.db";
 
@@ -33,6 +37,7 @@ pub struct Config {
     pub range_lock_ttl: Duration,
     pub retry: RetryPolicy,
     pub portal: PortalConfig,
+    pub browser: BrowserConfig,
 }
 
 /// How often and how late failed jobs are tried again.
@@ -50,6 +55,7 @@ pub struct RetryPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PortalConfig {
     Simulated(SimulatedPortal),
+    Web(Box<WebPortal>),
 }
 
 /// `[portal] kind = "simulated"`: no browser, deterministic orders, timed steps.
@@ -91,6 +97,7 @@ impl Default for Config {
                 report_log: None,
                 pending_orders: None,
             }),
+            browser: BrowserConfig::default(),
         }
     }
 }
@@ -111,6 +118,7 @@ struct FileConfig {
     range_lock_ttl: Option<f64>,
     retry: Option<FileRetry>,
     portal: Option<FilePortal>,
+    browser: Option<web::FileBrowser>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +140,15 @@ struct FilePortal {
     failure_rate: Option<f64>,
     report_log: Option<PathBuf>,
     pending_orders: Option<i64>,
+    base_url: Option<String>,
+    credentials_dir: Option<PathBuf>,
+    report_statuses: Option<Vec<String>>,
+    report_reason: Option<String>,
+    report_comment: Option<String>,
+    page_timeout: Option<f64>,
+    artifacts_dir: Option<PathBuf>,
+    paths: Option<PortalPaths>,
+    selectors: Option<PortalSelectors>,
 }
 
 /// Where a value came from, for error messages.
@@ -225,6 +242,9 @@ impl Config {
         if let Some(portal) = file.portal {
             self.apply_portal(portal, origin)?;
         }
+        if let Some(browser) = file.browser {
+            self.browser.apply(browser, origin)?;
+        }
         self.check_consistency(origin)
     }
 
@@ -248,17 +268,61 @@ impl Config {
         Ok(())
     }
 
-    fn apply_portal(&mut self, portal: FilePortal, origin: Origin) -> Result<()> {
-        let kind = portal.kind.as_deref().unwrap_or("simulated");
-        if kind != "simulated" {
-            return Err(bad(
+    fn apply_portal(&mut self, mut portal: FilePortal, origin: Origin) -> Result<()> {
+        let web = web::FileWeb {
+            base_url: portal.base_url.take(),
+            credentials_dir: portal.credentials_dir.take(),
+            report_statuses: portal.report_statuses.take(),
+            report_reason: portal.report_reason.take(),
+            report_comment: portal.report_comment.take(),
+            page_timeout: portal.page_timeout.take(),
+            artifacts_dir: portal.artifacts_dir.take(),
+            paths: portal.paths.take(),
+            selectors: portal.selectors.take(),
+        };
+        match portal.kind.as_deref().unwrap_or("simulated") {
+            "simulated" if web.is_empty() => self.apply_simulated(portal, origin),
+            "simulated" => Err(bad(
                 origin,
                 "portal.kind",
-                &kind,
-                "the kinds are: \"simulated\"",
-            ));
+                &"\"simulated\"",
+                "keys such as base_url belong to kind = \"web\"; set kind = \"web\" or remove them",
+            )),
+            "web" => {
+                let simulated_keys = [
+                    portal.download_ms.is_some(),
+                    portal.report_ms.is_some(),
+                    portal.failure_rate.is_some(),
+                    portal.report_log.is_some(),
+                    portal.pending_orders.is_some(),
+                ];
+                if simulated_keys.contains(&true) {
+                    return Err(bad(
+                        origin,
+                        "portal.kind",
+                        &"\"web\"",
+                        "download_ms, report_ms, failure_rate, report_log and pending_orders belong to kind = \"simulated\"; remove them",
+                    ));
+                }
+                self.portal = PortalConfig::Web(Box::new(web.into_portal(origin)?));
+                Ok(())
+            }
+            other => Err(bad(
+                origin,
+                "portal.kind",
+                &format!("\"{other}\""),
+                "the kinds are: \"simulated\", \"web\"",
+            )),
         }
-        let PortalConfig::Simulated(sim) = &mut self.portal;
+    }
+
+    fn apply_simulated(&mut self, portal: FilePortal, origin: Origin) -> Result<()> {
+        if !matches!(self.portal, PortalConfig::Simulated(_)) {
+            self.portal = Config::default().portal;
+        }
+        let PortalConfig::Simulated(sim) = &mut self.portal else {
+            unreachable!("set to simulated above");
+        };
         if let Some(v) = portal.download_ms {
             sim.download = Duration::from_millis(check(
                 origin,
@@ -328,6 +392,15 @@ impl Config {
         if let Some(v) = env_number::<f64>(name)? {
             self.lease_ttl = check(origin, name, v, seconds(v, 0.3))?;
         }
+        if let Some(v) = env_var("REPORTER_WEBDRIVER_URL") {
+            let url = check(
+                origin,
+                "REPORTER_WEBDRIVER_URL",
+                &v,
+                web::check_http_url(&v),
+            )?;
+            self.browser.webdriver_url = Some(url);
+        }
         let name = "REPORTER_RANGE_LOCK_TTL";
         if let Some(v) = env_number::<f64>(name)? {
             self.range_lock_ttl = check(origin, name, v, seconds(v, 0.3))?;
@@ -348,12 +421,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// The simulated portal's settings.
-    pub fn simulated(&self) -> &SimulatedPortal {
-        let PortalConfig::Simulated(sim) = &self.portal;
-        sim
     }
 }
 

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, named_params};
 use serde::Serialize;
 
 use crate::config::RetryPolicy;
-use crate::db::immediate;
+use crate::db::{immediate, orders};
+use crate::portal::Pending;
 use crate::time::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +83,16 @@ pub enum Failed {
 }
 
 /// Claims the next job, or none: first a running job whose lease has expired
-/// (its worker died; it is taken at once), else the first claimable job by
-/// run and `claim_order` (downloads, then ranges round robin across users,
-/// then the short last ranges, longest first).
-pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Option<ClaimedJob>> {
+/// (its worker died; it is taken at once), then a claimable job of
+/// `prefer_run_user` (whose browser session the caller still holds), else the
+/// first claimable job by run and `claim_order` (downloads, then ranges round
+/// robin across users, then the short last ranges, longest first).
+pub fn claim(
+    conn: &mut Connection,
+    worker: &str,
+    lease: Duration,
+    prefer_run_user: Option<i64>,
+) -> Result<Option<ClaimedJob>> {
     immediate(conn, |tx| {
         let now = now_ms();
         let claimed = tx
@@ -96,12 +103,17 @@ pub fn claim(conn: &mut Connection, worker: &str, lease: Duration) -> Result<Opt
                  WHERE id = COALESCE(
                      (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < :now
                       ORDER BY lease_expires_at LIMIT 1),
+                     (SELECT id FROM jobs WHERE run_user_id = :prefer AND status IN ('queued', 'retrying')
+                      AND run_after <= :now ORDER BY claim_order, id LIMIT 1),
                      (SELECT id FROM jobs WHERE status IN ('queued', 'retrying') AND run_after <= :now
                       ORDER BY run_id, claim_order, id LIMIT 1))
                  RETURNING id, attempt, kind, run_id, run_user_id, range_id",
             )?
             .query_row(
-                named_params! {":worker": worker, ":expires": now + lease.as_millis() as i64, ":now": now},
+                named_params! {
+                    ":worker": worker, ":expires": now + lease.as_millis() as i64, ":now": now,
+                    ":prefer": prefer_run_user,
+                },
                 |r| {
                     let kind: String = r.get(2)?;
                     Ok((
@@ -288,7 +300,8 @@ pub fn fail(
 pub fn complete_download(
     conn: &mut Connection,
     fence: Fence,
-    pending: &[String],
+    found: &Pending,
+    report_statuses: &[String],
     range_size: u32,
     report_retries: u32,
 ) -> Result<bool> {
@@ -297,10 +310,19 @@ pub fn complete_download(
         let Some(run_user_id) = finish_job(tx, fence, now)? else {
             return Ok(false);
         };
-        let run_id: i64 = tx
-            .prepare_cached("SELECT run_id FROM run_users WHERE id = :ru")?
-            .query_row(named_params! {":ru": run_user_id}, |r| r.get(0))?;
-        let pending = without_repeats(pending);
+        let (run_id, user_id): (i64, i64) = tx
+            .prepare_cached("SELECT run_id, user_id FROM run_users WHERE id = :ru")?
+            .query_row(named_params! {":ru": run_user_id}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        let compared;
+        let pending = match found {
+            Pending::Decided(orders) => without_repeats(orders),
+            Pending::Export(exported) => {
+                compared = orders::compare(tx, user_id, exported, report_statuses, now)?;
+                without_repeats(&compared)
+            }
+        };
         // One statement for the whole list: numbered 1..N in the order given.
         tx.prepare_cached(
             "INSERT INTO run_orders (run_user_id, seq, order_ref)

@@ -1,6 +1,9 @@
 //! `reporter work [--concurrency N] [--until-idle] [--worker-id ID]`
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -10,7 +13,9 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use crate::config::PortalConfig;
 use crate::context::Context;
 use crate::error::refuse;
+use crate::portal::Portal;
 use crate::portal::simulated::Simulated;
+use crate::portal::web::Web;
 use crate::worker::{Worker, WorkerOptions, hostname};
 
 /// How long a stopping worker waits for its slots to hand back their work.
@@ -59,28 +64,52 @@ pub fn run(args: &WorkArgs, ctx: &Context) -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let coord = ctx.coordinator().await?;
-        let portal = match &ctx.config.portal {
-            PortalConfig::Simulated(settings) => Simulated::new(settings.clone(), ctx.config.estimated_pending_factor)?,
-        };
-        let worker = Worker::new(ctx.config.clone(), conn, coord, portal, options.id.clone());
-        // Listen before READY=1 is sent: a SIGTERM right after it must drain, not kill.
-        let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-        tokio::spawn(stop_on_signal(worker.clone(), term, int));
-        tracing::info!(worker = %options.id, concurrency, until_idle = options.until_idle, "worker started");
-        worker.run(&options, DRAIN_TIMEOUT).await?;
-        tracing::info!(worker = %options.id, jobs = worker.jobs_done.load(std::sync::atomic::Ordering::Relaxed), "worker stopped");
-        Ok(ExitCode::SUCCESS)
-    })
+    match &ctx.config.portal {
+        PortalConfig::Simulated(settings) => {
+            let portal = Simulated::new(settings.clone(), ctx.config.estimated_pending_factor)?;
+            runtime.block_on(drive(ctx, conn, portal, &options))
+        }
+        PortalConfig::Web(settings) => {
+            let artifacts = ctx
+                .config
+                .database
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("artifacts");
+            let portal = Web::new(settings, &ctx.config.browser, artifacts)?;
+            let stats = portal.stats.clone();
+            let result = runtime.block_on(drive(ctx, conn, portal, &options));
+            let (browsers, logins, commands, reports) = stats.summary();
+            tracing::info!(
+                worker = %options.id, browsers, logins, webdriver_commands = commands, reports,
+                "browser totals"
+            );
+            result
+        }
+    }
 }
 
-async fn stop_on_signal<P: crate::portal::Portal>(
-    worker: std::sync::Arc<Worker<P>>,
-    mut term: Signal,
-    mut int: Signal,
-) {
+/// Runs the worker until it is asked to stop (or, with `--until-idle`, until
+/// no work is left anywhere).
+async fn drive<P: Portal>(
+    ctx: &Context,
+    conn: rusqlite::Connection,
+    portal: P,
+    options: &WorkerOptions,
+) -> Result<ExitCode> {
+    let coord = ctx.coordinator().await?;
+    let worker = Worker::new(ctx.config.clone(), conn, coord, portal, options.id.clone());
+    // Listen before READY=1 is sent: a SIGTERM right after it must drain, not kill.
+    let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::spawn(stop_on_signal(worker.clone(), term, int));
+    tracing::info!(worker = %options.id, concurrency = options.concurrency, until_idle = options.until_idle, "worker started");
+    worker.run(options, DRAIN_TIMEOUT).await?;
+    tracing::info!(worker = %options.id, jobs = worker.jobs_done.load(Ordering::Relaxed), "worker stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_on_signal<P: Portal>(worker: Arc<Worker<P>>, mut term: Signal, mut int: Signal) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = int.recv() => tracing::info!("SIGINT received"),

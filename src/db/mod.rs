@@ -2,6 +2,7 @@
 //! queries grouped by table.
 
 pub mod migrations;
+pub mod orders;
 pub mod reservations;
 pub mod runs;
 pub mod slots;

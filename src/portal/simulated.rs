@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 
-use super::{Portal, PortalSession, PortalUser, StepError};
+use super::{Pending, Portal, PortalSession, PortalUser, StepError};
 use crate::config::{SimulatedPortal, estimated_pending};
 
 pub struct Simulated {
@@ -168,7 +168,7 @@ impl SimulatedSession {
 }
 
 impl PortalSession for SimulatedSession {
-    async fn download_pending(&mut self) -> Result<Vec<String>, StepError> {
+    async fn download_pending(&mut self) -> Result<Pending, StepError> {
         sleep(self.settings.download).await;
         if self.fails_after.is_some() {
             return Err(StepError::Retryable(
@@ -179,9 +179,11 @@ impl PortalSession for SimulatedSession {
             Some(n) => i64::from(n),
             None => estimated_pending(self.user.monthly_orders_estimate, self.factor),
         };
-        Ok((1..=count)
-            .map(|seq| format!("{}-r{}-{seq:05}", self.user.name, self.user.run_id))
-            .collect())
+        Ok(Pending::Decided(
+            (1..=count)
+                .map(|seq| format!("{}-r{}-{seq:05}", self.user.name, self.user.run_id))
+                .collect(),
+        ))
     }
 
     async fn already_reported(&mut self, order: &str) -> Result<bool, StepError> {
@@ -204,12 +206,13 @@ impl PortalSession for SimulatedSession {
         self.maybe_fail(|| format!("reporting order {order}"))
     }
 
-    async fn submit_report(&mut self, order: &str) -> Result<(), StepError> {
+    async fn submit_report(&mut self, order: &str) -> Result<bool, StepError> {
         self.reported += 1;
         let mut memory = self.memory.lock().expect("portal memory");
         memory
             .record(&self.user.name, order, self.user.run_id)
-            .map_err(Self::io_error)
+            .map_err(Self::io_error)?;
+        Ok(true)
     }
 
     async fn close(self) {}

@@ -10,9 +10,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::Worker;
 use super::lease::{LeaseState, Stop};
+use crate::config::PortalConfig;
 use crate::coord::{LockRefused, Permit, RangeLock};
-use crate::portal::{Portal, PortalSession, PortalUser, StepError};
+use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
 use crate::queue::{self, ClaimedJob, Failed, JobKind};
+
+/// How many times one order's report is submitted when the portal ends the
+/// session in between, before the job fails.
+const MAX_SUBMITS_PER_ORDER: u32 = 3;
 
 /// What the report loop tells the recorder.
 enum Recorded {
@@ -20,6 +25,13 @@ enum Recorded {
     Order(i64),
     /// Every order of the range is submitted: complete the job.
     RangeDone,
+}
+
+/// A logged-in session kept between jobs of the same user.
+pub struct KeptSession<P: Portal> {
+    pub run_user_id: i64,
+    pub user: String,
+    pub session: P::Session,
 }
 
 /// What the slot does next.
@@ -36,6 +48,7 @@ impl<P: Portal> Worker<P> {
         permit_lease: &Arc<LeaseState>,
         job: ClaimedJob,
         stop: &watch::Receiver<bool>,
+        kept: &mut Option<KeptSession<P>>,
     ) -> JobEnd {
         let label = job.label();
         let describe = self.coord.describe(permit, Some(label.clone()));
@@ -74,7 +87,7 @@ impl<P: Portal> Worker<P> {
             job.fence,
         ));
         tracing::debug!(job = %label, attempt = job.fence.attempt, "job started");
-        let result = self.execute(&job, lease.clone(), stop).await;
+        let result = self.execute(&job, lease.clone(), stop, kept).await;
         heartbeat.abort();
         if let Some(lock) = &lock
             && let Err(err) = self.coord.release_lock(lock).await
@@ -133,6 +146,7 @@ impl<P: Portal> Worker<P> {
         job: &ClaimedJob,
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
+        kept: &mut Option<KeptSession<P>>,
     ) -> Result<(), Stop> {
         let user = PortalUser {
             name: job.user.clone(),
@@ -141,12 +155,32 @@ impl<P: Portal> Worker<P> {
             run_id: job.run_id,
         };
         lease.check(stop)?;
-        let mut session = self.step(&lease, self.portal.login(&user)).await?;
+        let mut session = match kept.take() {
+            Some(k) if k.user == job.user => k.session,
+            other => {
+                if let Some(k) = other {
+                    k.session.close().await;
+                }
+                self.step(&lease, self.portal.login(&user)).await?
+            }
+        };
+        session.begin_job(JobScope {
+            run_id: job.run_id,
+            range: job.range.map(|r| (r.start, r.end)),
+        });
         let result = match job.kind {
             JobKind::Download => self.download(job, &mut session, &lease, stop).await,
             JobKind::Report => self.report(job, &mut session, lease, stop).await,
         };
-        session.close().await;
+        if result.is_ok() && self.portal.keeps_sessions() {
+            *kept = Some(KeptSession {
+                run_user_id: job.run_user_id,
+                user: job.user.clone(),
+                session,
+            });
+        } else {
+            session.close().await;
+        }
         result
     }
 
@@ -160,8 +194,13 @@ impl<P: Portal> Worker<P> {
         let pending = self.step(lease, session.download_pending()).await?;
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
-        let recorded =
-            self.db(|c| queue::complete_download(c, job.fence, &pending, range_size, retries));
+        let statuses = match &self.config.portal {
+            PortalConfig::Web(web) => web.report_statuses.as_slice(),
+            PortalConfig::Simulated(_) => &[],
+        };
+        let recorded = self.db(|c| {
+            queue::complete_download(c, job.fence, &pending, statuses, range_size, retries)
+        });
         match recorded {
             Ok(true) => Ok(()),
             Ok(false) => Err(Stop::LeaseLost(
@@ -216,11 +255,23 @@ impl<P: Portal> Worker<P> {
         submitted: &mpsc::UnboundedSender<Recorded>,
     ) -> Result<(), Stop> {
         for (seq, order) in pending {
-            lease.check(stop)?;
-            if !self.step(lease, session.already_reported(&order)).await? {
+            let mut refused = 0;
+            loop {
+                lease.check(stop)?;
+                if self.step(lease, session.already_reported(&order)).await? {
+                    break;
+                }
                 self.step(lease, session.prepare_report(&order)).await?;
                 lease.check(stop)?;
-                self.step(lease, session.submit_report(&order)).await?;
+                if self.step(lease, session.submit_report(&order)).await? {
+                    break;
+                }
+                refused += 1;
+                if refused == MAX_SUBMITS_PER_ORDER {
+                    return Err(Stop::Failed(format!(
+                        "the portal did not take the report of {order} in {refused} tries"
+                    )));
+                }
             }
             if submitted.send(Recorded::Order(seq)).is_err() {
                 return Err(lease

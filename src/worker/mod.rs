@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
 use crate::notify::Notifier;
-use crate::portal::Portal;
+use crate::portal::{Portal, PortalSession};
 use crate::queue;
 use crate::time::now_ms;
 
@@ -185,36 +185,46 @@ impl<P: Portal> Worker<P> {
     }
 
     /// Claims and runs jobs for as long as the permit holds and jobs come.
+    /// A browser session left logged in by a job is kept for the next job
+    /// of the same user (which the claim prefers) and closed on the way out.
     async fn serve(
         self: &Arc<Self>,
         permit: &Permit,
         permit_lease: &Arc<LeaseState>,
         stop: &mut watch::Receiver<bool>,
     ) -> Served {
-        loop {
+        let mut kept = None;
+        let served = loop {
             match permit_lease.check(stop) {
                 Ok(()) => {}
-                Err(Stop::Shutdown) => return Served::Stopped,
-                Err(_) => return Served::PermitLost,
+                Err(Stop::Shutdown) => break Served::Stopped,
+                Err(_) => break Served::PermitLost,
             }
-            let claimed = self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl));
+            let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
+            let claimed = self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl, prefer));
             let job = match claimed {
                 Ok(Some(job)) => job,
-                Ok(None) => return Served::Idle,
+                Ok(None) => break Served::Idle,
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "cannot claim a job; trying again");
-                    return Served::Idle;
+                    break Served::Idle;
                 }
             };
             self.running.fetch_add(1, Ordering::Relaxed);
-            let end = self.run_job(permit, permit_lease, job, stop).await;
+            let end = self
+                .run_job(permit, permit_lease, job, stop, &mut kept)
+                .await;
             self.running.fetch_sub(1, Ordering::Relaxed);
             match end {
                 job::JobEnd::Finished => {}
-                job::JobEnd::PermitLost => return Served::PermitLost,
-                job::JobEnd::Stopped => return Served::Stopped,
+                job::JobEnd::PermitLost => break Served::PermitLost,
+                job::JobEnd::Stopped => break Served::Stopped,
             }
+        };
+        if let Some(kept) = kept {
+            kept.session.close().await;
         }
+        served
     }
 
     /// Renews the permit every third of a lease for as long as the slot holds
