@@ -2,6 +2,7 @@
 //! run, one line per check, and exits 1 if any check fails. It loads the
 //! config itself, so a broken config is a failed check, not a refusal.
 
+mod browser;
 mod database;
 mod permits;
 
@@ -12,12 +13,12 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::GlobalArgs;
-use crate::config::Config;
+use crate::config::{Config, PortalConfig};
 use crate::output::{print_json, println_out};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  reporter doctor\n  \
-    sudo -u reporter reporter doctor --json\n\n\
+    sudo reporter doctor --json   # as root: the credentials directory is root's\n\n\
     Exit status: 0 when every check passes, 1 when any fails.")]
 pub struct DoctorArgs {}
 
@@ -83,6 +84,9 @@ fn checks(flags: &GlobalArgs) -> Vec<Check> {
     let (database, conn) = database::check(&config.database);
     checks.push(database);
     checks.extend(permits::check(&config, conn.as_ref()));
+    if let PortalConfig::Web(web) = &config.portal {
+        checks.extend(browser::checks(&config.browser, web, conn.as_ref()));
+    }
     checks
 }
 

@@ -1,10 +1,15 @@
 //! `reporter doctor`: one line per check, exit 1 on any failure, and each
 //! failure names its check and says what to do.
 
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::cluster::{Cluster, Setup};
-use crate::support::{Run, Sandbox, wait_for};
+use crate::support::redis_server::RedisServer;
+use crate::support::{Run, Sandbox, on_path, wait_for};
 
 /// The checks of a run, as (verdict, check, detail), after asserting that
 /// every stdout line has the `ok   name: detail` / `FAIL name: detail` form.
@@ -59,12 +64,11 @@ fn a_healthy_host_passes_every_check() {
     assert!(lines.iter().all(|(verdict, _, _)| verdict == "ok"));
     let config = cluster.sandbox.path("reporter.toml");
     assert_eq!(lines[0].2, format!("{} loads", config.display()));
-    assert_eq!(
-        lines[1].2,
-        format!(
-            "{} (schema 2, wal, quick_check ok)",
-            cluster.sandbox.db.display()
-        )
+    let database = &lines[1].2;
+    assert!(
+        database.starts_with(&format!("{} (schema ", cluster.sandbox.db.display()))
+            && database.ends_with(", wal, quick_check ok)"),
+        "{database}"
     );
     assert_eq!(
         lines[2].2,
@@ -200,5 +204,192 @@ fn a_database_in_a_missing_directory_fails_the_database_check() {
             sandbox.path("no-such-dir").display(),
             db.display()
         )
+    );
+}
+
+/// A host set up for the web portal: Redis, a portal that answers, a user
+/// with a private password file, and chromedriver and Chromium as installed.
+struct WebHost {
+    sandbox: Sandbox,
+    redis: RedisServer,
+    _portal: PortalStub,
+    portal_url: String,
+    credentials: PathBuf,
+}
+
+impl WebHost {
+    fn start() -> WebHost {
+        for program in ["chromedriver", "chromium"] {
+            assert!(
+                on_path(program),
+                "{program} is not installed; install it with `apt-get install chromium chromium-driver`"
+            );
+        }
+        let redis = RedisServer::start();
+        let portal = PortalStub::start();
+        let sandbox = Sandbox::new();
+        let credentials = sandbox.path("credentials");
+        fs::create_dir(&credentials).unwrap();
+        fs::set_permissions(&credentials, fs::Permissions::from_mode(0o700)).unwrap();
+        let mut host = WebHost {
+            sandbox,
+            redis,
+            portal_url: portal.url.clone(),
+            _portal: portal,
+            credentials,
+        };
+        host.configure("");
+        host.sandbox.run(&["users", "add", "alice"]).ok();
+        let password = host.credentials.join("alice");
+        fs::write(&password, "s3cret\n").unwrap();
+        fs::set_permissions(&password, fs::Permissions::from_mode(0o600)).unwrap();
+        host
+    }
+
+    /// Writes the config, with `browser` as the `[browser]` table's lines.
+    fn configure(&mut self, browser: &str) {
+        let text = format!(
+            "redis_url = \"{}\"\nkey_prefix = \"test\"\n[portal]\nkind = \"web\"\nbase_url = \"{}\"\ncredentials_dir = \"{}\"\n[browser]\n{browser}",
+            self.redis.url(),
+            self.portal_url,
+            self.credentials.display()
+        );
+        self.sandbox.config(&text);
+    }
+}
+
+/// An HTTP server on a free loopback port that answers every request with 200.
+struct PortalStub {
+    url: String,
+    server: Arc<tiny_http::Server>,
+}
+
+impl PortalStub {
+    fn start() -> PortalStub {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let serving = Arc::clone(&server);
+        std::thread::spawn(move || {
+            for request in serving.incoming_requests() {
+                let _ = request.respond(tiny_http::Response::from_string("portal"));
+            }
+        });
+        PortalStub { url, server }
+    }
+}
+
+impl Drop for PortalStub {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+#[test]
+fn a_healthy_web_host_passes_the_browser_credentials_and_portal_checks() {
+    let host = WebHost::start();
+    let run = host.sandbox.run(&["doctor"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        checks_named(&run),
+        [
+            "config",
+            "database",
+            "redis",
+            "permits",
+            "chromedriver",
+            "chromium",
+            "credentials",
+            "portal"
+        ]
+    );
+    let lines = lines(&run);
+    assert!(
+        lines[5].2.contains(", matches chromedriver "),
+        "{}",
+        lines[5].2
+    );
+    assert_eq!(
+        lines[6].2,
+        format!(
+            "1 user, each with a private password file in {}",
+            host.credentials.display()
+        )
+    );
+    assert_eq!(lines[7].2, format!("{} answers HTTP 200", host.portal_url));
+}
+
+#[test]
+fn a_world_readable_credentials_file_fails_naming_the_file_and_the_chmod() {
+    let host = WebHost::start();
+    let password = host.credentials.join("alice");
+    fs::set_permissions(&password, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = host.sandbox.run(&["doctor"]);
+    let (check, detail) = only_failure(&run);
+    assert_eq!(check, "credentials");
+    assert_eq!(
+        detail,
+        format!(
+            "credentials file `{0}` has mode 0644, readable beyond its owner; run `chmod 600 {0}`",
+            password.display()
+        )
+    );
+    assert!(!run.stdout.contains("s3cret"));
+}
+
+#[test]
+fn a_missing_chromedriver_fails_naming_the_path_and_the_package() {
+    let mut host = WebHost::start();
+    host.configure("chromedriver = \"/nonexistent/chromedriver\"\n");
+    let run = host.sandbox.run(&["doctor"]);
+    let (check, detail) = only_failure(&run);
+    assert_eq!(check, "chromedriver");
+    assert_eq!(
+        detail,
+        "cannot find `/nonexistent/chromedriver`; install it (apt-get install chromium-driver) or set browser.chromedriver in the config"
+    );
+}
+
+#[test]
+fn chromium_of_another_major_version_than_chromedriver_fails() {
+    let mut host = WebHost::start();
+    let fake = host.sandbox.path("old-chromium");
+    fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Chromium 99.0.4844.51 built on Debian'\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    host.configure(&format!("chromium = \"{}\"\n", fake.display()));
+    let run = host.sandbox.run(&["doctor"]);
+    let (check, detail) = only_failure(&run);
+    assert_eq!(check, "chromium");
+    assert!(
+        detail.starts_with(&format!(
+            "{} 99.0.4844.51 does not match chromedriver ",
+            fake.display()
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with("; install the chromedriver of the same major version (apt-get install chromium chromium-driver)"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_portal_that_does_not_answer_fails_the_portal_check() {
+    let mut host = WebHost::start();
+    host.portal_url = "http://127.0.0.1:1".into();
+    host.configure("");
+    let run = host.sandbox.run(&["doctor"]);
+    let (check, detail) = only_failure(&run);
+    assert_eq!(check, "portal");
+    assert!(
+        detail.starts_with("http://127.0.0.1:1: cannot connect ("),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with("); check the address, the network and that the server runs"),
+        "{detail}"
     );
 }

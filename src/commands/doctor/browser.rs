@@ -1,0 +1,247 @@
+//! The browser checks, for `[portal] kind = "web"`: chromedriver and Chromium
+//! found with the same major version (or the WebDriver URL answering), a
+//! private password file for every user, and the portal answering.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::Check;
+use crate::config::{BrowserConfig, WebPortal};
+use crate::db::users;
+use crate::portal::web::credentials::{Credentials, check_mode};
+use crate::portal::web::driver::find_program;
+
+/// Longest wait for `--version` or for the portal's answer.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn checks(browser: &BrowserConfig, web: &WebPortal, conn: Option<&Connection>) -> Vec<Check> {
+    let mut checks = match &browser.webdriver_url {
+        Some(url) => vec![reachable("webdriver", &format!("{url}/status"))],
+        None => programs(browser),
+    };
+    checks.extend(credentials(web, conn));
+    checks.push(reachable("portal", &web.base_url));
+    checks
+}
+
+/// `chromedriver` and `chromium`, the second also comparing major versions.
+fn programs(browser: &BrowserConfig) -> Vec<Check> {
+    let driver = version("chromedriver", &browser.chromedriver, "chromium-driver");
+    let chromium = version("chromium", &browser.chromium, "chromium");
+    let mut checks = Vec::new();
+    let driver_major = match driver {
+        Ok((path, version)) => {
+            checks.push(Check::pass("chromedriver", format!("{path} {version}")));
+            major(&version)
+        }
+        Err(fail) => {
+            checks.push(fail);
+            None
+        }
+    };
+    checks.push(match chromium {
+        Ok((path, version)) => match driver_major {
+            Some(wanted) if major(&version) != Some(wanted) => Check::fail(
+                "chromium",
+                format!(
+                    "{path} {version} does not match chromedriver {wanted}; install the chromedriver of the same major version (apt-get install chromium chromium-driver)"
+                ),
+            ),
+            Some(wanted) => Check::pass(
+                "chromium",
+                format!("{path} {version}, matches chromedriver {wanted}"),
+            ),
+            None => Check::pass("chromium", format!("{path} {version}")),
+        },
+        Err(fail) => fail,
+    });
+    checks
+}
+
+/// The program's path and version number, from `PROGRAM --version`.
+fn version(check: &'static str, program: &Path, package: &str) -> Result<(String, String), Check> {
+    let key = format!("browser.{check}");
+    let Some(path) = find_program(program) else {
+        return Err(Check::fail(
+            check,
+            format!(
+                "cannot find `{}`; install it (apt-get install {package}) or set {key} in the config",
+                program.display()
+            ),
+        ));
+    };
+    let shown = path.display().to_string();
+    let output = run_version(&path).map_err(|why| {
+        Check::fail(
+            check,
+            format!("`{shown} --version` {why}; reinstall it or set {key} to a working one"),
+        )
+    })?;
+    let number = output
+        .split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()) && word.contains('.'))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Check::fail(
+                check,
+                format!(
+                    "`{shown} --version` printed no version ({:?}); set {key} to chromedriver or Chromium",
+                    output.trim()
+                ),
+            )
+        })?;
+    Ok((shown, number))
+}
+
+/// Runs `PATH --version`, waiting at most `TIMEOUT`.
+fn run_version(path: &Path) -> Result<String, String> {
+    let mut child = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("cannot start: {err}"))?;
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("did not answer within {} s", TIMEOUT.as_secs()));
+            }
+        }
+    };
+    let mut text = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut text);
+    }
+    if !status.success() {
+        return Err(format!("failed ({status})"));
+    }
+    Ok(text)
+}
+
+/// The major version: `156` of `156.0.8078.108`.
+fn major(version: &str) -> Option<u32> {
+    version.split('.').next()?.parse().ok()
+}
+
+/// One line per user whose password file is missing or readable beyond its
+/// owner; one `ok` line when every user's file is private.
+fn credentials(web: &WebPortal, conn: Option<&Connection>) -> Vec<Check> {
+    let store = Credentials::from_config(web);
+    let dir = store.dir().display().to_string();
+    if let Err(err) = std::fs::read_dir(store.dir()) {
+        let why = if err.kind() == std::io::ErrorKind::PermissionDenied {
+            "as this user (it is root's; systemd hands its files to the units): run the doctor with sudo".to_string()
+        } else {
+            format!("({err}); create it, mode 0700, with a file per user")
+        };
+        return vec![Check::fail(
+            "credentials",
+            format!("cannot read `{dir}` {why}"),
+        )];
+    }
+    let users = match conn.map(users::list).transpose() {
+        Ok(users) => users.unwrap_or_default(),
+        Err(err) => {
+            return vec![Check::fail(
+                "credentials",
+                format!("cannot list the users: {err:#}"),
+            )];
+        }
+    };
+    let failures: Vec<Check> = users
+        .iter()
+        .filter_map(|user| {
+            store
+                .file(&user.name)
+                .and_then(|path| check_mode(&path))
+                .err()
+        })
+        .map(|why| Check::fail("credentials", why))
+        .collect();
+    if !failures.is_empty() {
+        return failures;
+    }
+    let count = match users.len() {
+        1 => "1 user".to_string(),
+        n => format!("{n} users"),
+    };
+    vec![Check::pass(
+        "credentials",
+        format!("{count}, each with a private password file in {dir}"),
+    )]
+}
+
+/// An HTTP GET of `url` answered, below 500, within `TIMEOUT`. For `https://`
+/// only the TCP connection is checked.
+fn reachable(check: &'static str, url: &str) -> Check {
+    match get(url) {
+        Ok(answer) => Check::pass(check, format!("{url} answers {answer}")),
+        Err(why) => Check::fail(check, format!("{url}: {why}")),
+    }
+}
+
+fn get(url: &str) -> Result<String, String> {
+    let (tls, rest) = match url.strip_prefix("https://") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("http://").unwrap_or(url)),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let host_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:{}", if tls { 443 } else { 80 })
+    };
+    let unreachable = |err: &dyn std::fmt::Display| {
+        format!("cannot connect ({err}); check the address, the network and that the server runs")
+    };
+    let address = host_port
+        .to_socket_addrs()
+        .map_err(|err| unreachable(&err))?
+        .next()
+        .ok_or_else(|| unreachable(&"no address"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
+    if tls {
+        return Ok("on its TLS port (not checked further)".into());
+    }
+    stream
+        .set_read_timeout(Some(TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
+        .and_then(|()| {
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes())
+        })
+        .map_err(|err| unreachable(&err))?;
+    let mut head = [0u8; 64];
+    let n = stream.read(&mut head).map_err(|err| {
+        format!(
+            "no answer within {} s ({err}); check the server",
+            TIMEOUT.as_secs()
+        )
+    })?;
+    let status_line = String::from_utf8_lossy(&head[..n]);
+    let code: u16 = status_line
+        .strip_prefix("HTTP/1.")
+        .and_then(|rest| rest.get(2..5))
+        .and_then(|code| code.parse().ok())
+        .ok_or("the answer is not HTTP; check base_url")?;
+    if code >= 500 {
+        return Err(format!("answers HTTP {code}; check the server's logs"));
+    }
+    Ok(format!("HTTP {code}"))
+}
