@@ -3,6 +3,7 @@
 
 mod support;
 
+mod browser;
 mod cli_errors;
 mod config_loading;
 mod doctor;

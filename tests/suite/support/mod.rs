@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod prometheus;
 pub mod redis_server;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
