@@ -60,3 +60,100 @@ fn fold_in_reports(tx: &Transaction, user_id: i64) -> Result<()> {
     .execute(named_params! {":user": user_id})?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    fn exported(orders: &[(&str, &str)]) -> Vec<ExportedOrder> {
+        orders
+            .iter()
+            .map(|(id, status)| ExportedOrder {
+                id: id.to_string(),
+                status: status.to_string(),
+            })
+            .collect()
+    }
+
+    /// Compares an export at time `now` as a run of its own, and marks the
+    /// orders in `reported` as reported by that run.
+    fn run(
+        conn: &mut Connection,
+        export: &[(&str, &str)],
+        reported: &[&str],
+        now: i64,
+    ) -> Vec<String> {
+        let tx = conn.transaction().unwrap();
+        let pending = compare(&tx, 1, &exported(export), &["disputed".into()], now).unwrap();
+        tx.execute(
+            "INSERT INTO runs (id, run_date, hour, scheduled_at, scheduled_for, status, created_at)
+             VALUES (?1, '2026-01-01', ?1 / 10, 0, '', 'running', 0)",
+            [now],
+        )
+        .unwrap();
+        tx.execute(
+            "INSERT INTO run_users (id, run_id, user_id, status) VALUES (?1, ?1, 1, 'running')",
+            [now],
+        )
+        .unwrap();
+        for (seq, order) in reported.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO run_orders (run_user_id, seq, order_ref, status, reported_at)
+                 VALUES (?1, ?2, ?3, 'reported', ?1)",
+                rusqlite::params![now, seq as i64 + 1, order],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        pending
+    }
+
+    #[test]
+    fn an_order_needs_a_report_until_reported_and_again_after_it_reenters_the_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::db::open(&dir.path().join("t.db")).unwrap();
+        crate::db::users::add(&conn, "alice", "alice", 10).unwrap();
+
+        let first = run(
+            &mut conn,
+            &[("A", "disputed"), ("B", "delivered"), ("C", "disputed")],
+            &["A"],
+            10,
+        );
+        assert_eq!(first, ["A", "C"], "new orders in a reported status");
+
+        let second = run(
+            &mut conn,
+            &[("A", "disputed"), ("B", "disputed"), ("C", "disputed")],
+            &[],
+            20,
+        );
+        assert_eq!(
+            second,
+            ["B", "C"],
+            "A was reported; B entered the status; C never got its report"
+        );
+
+        let third = run(
+            &mut conn,
+            &[("A", "delivered"), ("B", "disputed"), ("C", "disputed")],
+            &["B", "C"],
+            30,
+        );
+        assert_eq!(third, ["B", "C"]);
+
+        let fourth = run(
+            &mut conn,
+            &[("A", "disputed"), ("B", "disputed"), ("C", "disputed")],
+            &[],
+            40,
+        );
+        assert_eq!(
+            fourth,
+            ["A"],
+            "A re-entered the status after its report; B and C are reported"
+        );
+    }
+}

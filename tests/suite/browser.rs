@@ -29,6 +29,8 @@ fn three_users_with_250_pending_orders_each_are_reported_once_with_at_most_six_b
         max_active_browsers: 6,
         range_size: 100,
         lease_ttl: 5.0,
+        page_timeout: 20.0,
+        retries: 5,
     });
     let run = cluster.run_for_users(9);
     let first = cluster.spawn_worker("w1", &["--until-idle", "--concurrency", "4"]);
@@ -81,6 +83,8 @@ fn a_worker_killed_mid_range_and_sessions_expiring_mid_range_lose_and_repeat_no_
         max_active_browsers: 6,
         range_size: 50,
         lease_ttl: 3.0,
+        page_timeout: 20.0,
+        retries: 5,
     });
     cluster.run_for_users(9);
     let doomed = cluster.spawn_worker("doomed", &["--concurrency", "3"]);
@@ -112,6 +116,43 @@ fn a_worker_killed_mid_range_and_sessions_expiring_mid_range_lose_and_repeat_no_
         "sessions expired, so users logged in again: {logins} logins"
     );
     assert_secrets_kept(&cluster, &["doomed", "rescuer"], &[]);
+}
+
+#[test]
+fn a_stuck_page_times_out_and_fails_its_step_with_a_screenshot_named_in_progress() {
+    let mut cluster = WebCluster::start(WebSetup {
+        users: &PASSWORDS[..1],
+        portal_flags: &["--orders-per-user", "5", "--slow-ms", "4000"],
+        max_active_browsers: 6,
+        range_size: 100,
+        lease_ttl: 3.0,
+        page_timeout: 1.0,
+        retries: 0,
+    });
+    let run = cluster.run_for_users(9);
+    let worker = cluster.spawn_worker("w", &["--until-idle", "--concurrency", "1"]);
+    let code = wait_for("the worker to give up", Duration::from_secs(120), || {
+        cluster.exited(worker)
+    });
+    assert_eq!(code, 0, "{}", cluster.worker_log("w"));
+    let progress = cluster.progress(run);
+    assert_eq!(progress["status"], "failed", "{progress}");
+    let error = progress["users"][0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("timeout") || error.contains("within"),
+        "{error}"
+    );
+    let screenshot = error
+        .split("screenshot: ")
+        .nth(1)
+        .and_then(|rest| rest.split(", page: ").next())
+        .unwrap_or_else(|| panic!("no screenshot in {error}"));
+    assert!(
+        std::path::Path::new(screenshot).is_file(),
+        "{screenshot} is not a file"
+    );
+    assert!(screenshot.contains("/run-1/alice/"), "{screenshot}");
+    assert_eq!(cluster.browsers().len(), 0, "a browser outlived its worker");
 }
 
 /// No password appears in a log, the database or an artifact's name or content.

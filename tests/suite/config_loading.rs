@@ -106,3 +106,72 @@ fn the_example_config_is_accepted_by_the_binary() {
     sb.config(&text);
     sb.run(&["slots", "--json"]).ok();
 }
+
+/// The example's commented web portal table, uncommented.
+fn example_web_config() -> String {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/reporter.toml"
+    ))
+    .unwrap();
+    let (before, web) = text.split_once("\n[portal]\n").expect("a [portal] table");
+    let (_, web) = web
+        .split_once("# [portal]\n")
+        .expect("a commented web table");
+    let web: String = web
+        .lines()
+        .filter(|l| !l.starts_with("# #") && *l != "#")
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!("{before}\n[portal]\n{web}")
+}
+
+#[test]
+fn the_example_web_portal_config_is_accepted_by_the_binary() {
+    let mut sb = Sandbox::new();
+    sb.config(&example_web_config());
+    sb.run(&["slots", "--json"]).ok();
+}
+
+#[test]
+fn a_web_portal_without_a_base_url_is_refused_with_an_example() {
+    let mut sb = Sandbox::new();
+    let path = sb.config("[portal]\nkind = \"web\"\n");
+    sb.run(&["slots"]).refused(&format!(
+        "config file `{}`: `portal.base_url` = (missing) is not valid: a web portal needs its address, e.g. base_url = \"https://portal.example.com\"",
+        path.display()
+    ));
+}
+
+#[test]
+fn an_order_path_without_its_placeholder_is_refused() {
+    let mut sb = Sandbox::new();
+    let path = sb.config(
+        "[portal]\nkind = \"web\"\nbase_url = \"http://127.0.0.1:8080\"\n[portal.paths]\norder = \"/orders/\"\n",
+    );
+    sb.run(&["slots"]).refused(&format!(
+        "config file `{}`: `portal.paths.order` = /orders/ is not valid: it must contain `{{order}}`, where the order id goes",
+        path.display()
+    ));
+}
+
+#[test]
+fn simulated_keys_under_a_web_portal_are_refused() {
+    let mut sb = Sandbox::new();
+    let path = sb
+        .config("[portal]\nkind = \"web\"\nbase_url = \"http://127.0.0.1:8080\"\nreport_ms = 5\n");
+    sb.run(&["slots"]).refused(&format!(
+        "config file `{}`: `portal.kind` = \"web\" is not valid: download_ms, report_ms, failure_rate, report_log and pending_orders belong to kind = \"simulated\"; remove them",
+        path.display()
+    ));
+}
+
+#[test]
+fn a_webdriver_url_that_is_not_http_is_refused_from_the_environment() {
+    let mut sb = Sandbox::new();
+    sb.set_env("REPORTER_WEBDRIVER_URL", "localhost:9515");
+    sb.run(&["slots"]).refused(
+        "environment variable `REPORTER_WEBDRIVER_URL`=localhost:9515 is not valid: give an http:// or https:// URL",
+    );
+}

@@ -131,6 +131,10 @@ pub struct WebSetup<'a> {
     pub max_active_browsers: u32,
     pub range_size: u32,
     pub lease_ttl: f64,
+    /// Seconds a page may take.
+    pub page_timeout: f64,
+    /// Retries of every job.
+    pub retries: u32,
 }
 
 impl WebCluster {
@@ -150,14 +154,16 @@ impl WebCluster {
         sandbox.config(&format!(
             "redis_url = \"{}\"\nkey_prefix = \"test\"\nmax_active_browsers = {}\nrange_size = {}\n\
              lease_ttl = {}\nrange_lock_ttl = 600\n\
-             [retry]\nreport_retries = 5\nreport_delay = 0.5\ndownload_retries = 5\ndownload_delay = 0.5\njitter = 0.0\n\
-             [portal]\nkind = \"web\"\nbase_url = \"{}\"\ncredentials_dir = \"{}\"\npage_timeout = 20\n",
+             [retry]\nreport_retries = {retries}\nreport_delay = 0.5\ndownload_retries = {retries}\ndownload_delay = 0.5\njitter = 0.0\n\
+             [portal]\nkind = \"web\"\nbase_url = \"{}\"\ncredentials_dir = \"{}\"\npage_timeout = {}\n",
             redis.url(),
             setup.max_active_browsers,
             setup.range_size,
             setup.lease_ttl,
             portal.url(),
             credentials.display(),
+            setup.page_timeout,
+            retries = setup.retries,
         ));
         // Browser profiles go under the sandbox, so this test's Chromiums can be told apart.
         let tmp = sandbox.path("tmp");
