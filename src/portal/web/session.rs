@@ -492,16 +492,57 @@ impl PortalSession for WebSession {
         }
     }
 
+    /// Closes the browser and waits until its processes are gone (killing
+    /// any left after a grace period), so a permit given back or reused never
+    /// overlaps a browser still exiting.
     async fn close(self) {
         let client = self.parts.client.clone();
         if tokio::time::timeout(Duration::from_secs(10), client.close())
             .await
             .is_err()
         {
-            tracing::warn!(user = %self.parts.user.name, "the browser did not close within 10 s; chromedriver stops it on exit");
+            tracing::warn!(user = %self.parts.user.name, "the browser did not close within 10 s; stopping it");
+        }
+        let profile = self.parts.dir.join("profile");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = browser_processes(&profile);
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(
+                    processes = left.len(),
+                    "browser processes outlived their session; killing them"
+                );
+                for pid in left {
+                    // SAFETY: kill(2) on a process that runs this session's own profile.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = std::fs::remove_dir_all(&self.parts.dir);
     }
+}
+
+/// The processes of the Chromium that uses this profile directory.
+fn browser_processes(profile: &std::path::Path) -> Vec<libc::pid_t> {
+    let mark = format!("--user-data-dir={}", profile.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let uses = cmdline.split(|b| *b == 0).any(|arg| arg == mark.as_bytes());
+            uses.then_some(pid)
+        })
+        .collect()
 }
 
 /// A name safe as one path component.
