@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_slots.sql",
         include_str!("../../sql/0002_slots.sql"),
     ),
+    (
+        3,
+        "0003_status_checks.sql",
+        include_str!("../../sql/0003_status_checks.sql"),
+    ),
 ];
 
 /// The schema version this build knows.
@@ -86,6 +91,77 @@ mod tests {
             assert_eq!(*number, i as i64 + 1);
             assert!(name.starts_with(&format!("{number:04}_")), "{name}");
         }
+    }
+
+    #[test]
+    fn rebuilding_run_orders_and_jobs_keeps_their_rows_and_their_checks() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for (number, _, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", number).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, name, login, created_at) VALUES (1, 'ana', 'ana', 0);
+             INSERT INTO runs (id, run_date, hour, scheduled_at, scheduled_for, created_at)
+                 VALUES (1, '2026-01-01', 10, 0, '2026-01-01T10:00:00Z', 0);
+             INSERT INTO run_users (id, run_id, user_id) VALUES (1, 1, 1);
+             INSERT INTO ranges (id, run_user_id, range_start, range_end) VALUES (1, 1, 1, 2);
+             INSERT INTO run_orders (run_user_id, seq, order_ref, status, reported_at)
+                 VALUES (1, 1, 'a', 'reported', 5), (1, 2, 'b', 'pending', NULL);
+             INSERT INTO jobs (id, kind, run_id, run_user_id, status, max_retries, run_after, created_at)
+                 VALUES (7, 'download', 1, 1, 'done', 5, 0, 0);
+             INSERT INTO jobs (id, kind, run_id, run_user_id, range_id, status, attempt, max_retries,
+                               claim_order, run_after, lease_owner, lease_expires_at, created_at)
+                 VALUES (8, 'report', 1, 1, 1, 'running', 2, 2, 1, 0, 'w', 99, 0);",
+        )
+        .unwrap();
+        let rows = |conn: &Connection| -> Vec<String> {
+            let mut out = Vec::new();
+            for table in ["run_orders", "jobs"] {
+                let mut stmt = conn
+                    .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+                    .unwrap();
+                let columns = stmt.column_count();
+                let mut query = stmt.query([]).unwrap();
+                while let Some(row) = query.next().unwrap() {
+                    let cells: Vec<String> = (0..columns)
+                        .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                        .collect();
+                    out.push(format!("{table}: {}", cells.join(", ")));
+                }
+            }
+            out
+        };
+        let before = rows(&conn);
+        apply(&conn, Path::new(":memory:")).unwrap();
+        assert_eq!(current(&conn).unwrap(), latest());
+        assert_eq!(rows(&conn), before);
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 5);
+        assert!(
+            conn.execute("UPDATE run_orders SET status = 'lost' WHERE seq = 1", [])
+                .is_err()
+        );
+        assert!(
+            conn.execute("UPDATE jobs SET status = 'paused' WHERE id = 7", [])
+                .is_err()
+        );
+        assert!(conn.execute("DELETE FROM run_users", []).is_ok());
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM run_orders) + (SELECT COUNT(*) FROM jobs)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "the rebuilt tables still cascade from run_users");
     }
 
     #[test]
