@@ -20,6 +20,11 @@ use crate::error::refuse;
 /// How long a statement waits for another process's write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Prepared statements kept per connection. A worker's job path alone uses
+/// about twenty; with rusqlite's default of 16 they evicted each other and
+/// were prepared again on almost every use.
+const STATEMENT_CACHE: usize = 64;
+
 /// Opens the database file, creating and migrating it if needed: WAL,
 /// `synchronous=NORMAL`, foreign keys on and a busy timeout, each read back.
 pub fn open(path: &Path) -> Result<Connection> {
@@ -41,6 +46,7 @@ fn unusable(path: &Path, err: &dyn std::fmt::Display) -> anyhow::Error {
 
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
     if busy != BUSY_TIMEOUT.as_millis() as i64 {
         bail!("busy_timeout reads back {busy}");
