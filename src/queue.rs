@@ -46,6 +46,9 @@ pub struct ClaimedJob {
     pub login: String,
     pub monthly_orders_estimate: i64,
     pub range: Option<Range>,
+    /// A report job's unreported orders, in order, read with the claim: a
+    /// retry resumes after the last order reported.
+    pub pending: Vec<(i64, String)>,
 }
 
 impl ClaimedJob {
@@ -94,90 +97,151 @@ pub fn claim(
     prefer_run_user: Option<i64>,
 ) -> Result<Option<ClaimedJob>> {
     immediate(conn, |tx| {
-        let now = now_ms();
-        let claimed = tx
-            .prepare_cached(
-                "UPDATE jobs
-                 SET status = 'running', attempt = attempt + 1, lease_owner = :worker,
-                     lease_expires_at = :expires, started_at = COALESCE(started_at, :now)
-                 WHERE id = COALESCE(
-                     (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < :now
-                      ORDER BY lease_expires_at LIMIT 1),
-                     (SELECT id FROM jobs WHERE run_user_id = :prefer AND status IN ('queued', 'retrying')
-                      AND run_after <= :now ORDER BY claim_order, id LIMIT 1),
-                     (SELECT id FROM jobs WHERE status IN ('queued', 'retrying') AND run_after <= :now
-                      ORDER BY run_id, claim_order, id LIMIT 1))
-                 RETURNING id, attempt, kind, run_id, run_user_id, range_id",
-            )?
-            .query_row(
-                named_params! {
-                    ":worker": worker, ":expires": now + lease.as_millis() as i64, ":now": now,
-                    ":prefer": prefer_run_user,
-                },
-                |r| {
-                    let kind: String = r.get(2)?;
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        kind,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, Option<i64>>(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((job_id, attempt, kind, run_id, run_user_id, range_id)) = claimed else {
-            return Ok(None);
-        };
-        let (user, login, estimate): (String, String, i64) = tx
-            .prepare_cached(
-                "SELECT u.name, u.login, u.monthly_orders_estimate
-                 FROM run_users ru JOIN users u ON u.id = ru.user_id WHERE ru.id = :ru",
-            )?
-            .query_row(named_params! {":ru": run_user_id}, |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-        let range = match range_id {
-            Some(id) => {
-                tx.prepare_cached("UPDATE ranges SET status = 'running' WHERE id = :id")?
-                    .execute(named_params! {":id": id})?;
-                Some(
-                    tx.prepare_cached("SELECT range_start, range_end FROM ranges WHERE id = :id")?
-                        .query_row(named_params! {":id": id}, |r| {
-                            Ok(Range {
-                                id,
-                                start: r.get(0)?,
-                                end: r.get(1)?,
-                            })
-                        })?,
-                )
-            }
-            None => None,
-        };
+        claim_in(
+            tx,
+            &ClaimNext {
+                worker,
+                lease,
+                prefer_run_user,
+            },
+        )
+    })
+}
+
+/// A claim made in the same transaction as the completion of the job before
+/// it, by a slot that still holds its browser permit.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimNext<'a> {
+    pub worker: &'a str,
+    pub lease: Duration,
+    pub prefer_run_user: Option<i64>,
+}
+
+/// What a completion left for its slot to run next.
+#[derive(Debug)]
+pub enum Next {
+    /// No claim rode with the completion: the slot claims as usual.
+    Untried,
+    /// The next job, claimed with the completion.
+    Claimed(ClaimedJob),
+    /// The claim that rode with the completion found no job.
+    Idle,
+}
+
+/// What a fenced completion did.
+#[derive(Debug)]
+pub enum Completed {
+    /// The job is done; the next job, if a claim rode along.
+    Done(Next),
+    /// The fence no longer held: nothing was written and nothing claimed.
+    LeaseLost,
+}
+
+/// The claim itself, inside the caller's transaction.
+fn claim_in(tx: &Transaction, next: &ClaimNext) -> Result<Option<ClaimedJob>> {
+    let now = now_ms();
+    let claimed = tx
+        .prepare_cached(
+            "UPDATE jobs
+             SET status = 'running', attempt = attempt + 1, lease_owner = :worker,
+                 lease_expires_at = :expires, started_at = COALESCE(started_at, :now)
+             WHERE id = COALESCE(
+                 (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < :now
+                  ORDER BY lease_expires_at LIMIT 1),
+                 (SELECT id FROM jobs WHERE run_user_id = :prefer AND status IN ('queued', 'retrying')
+                  AND run_after <= :now ORDER BY claim_order, id LIMIT 1),
+                 (SELECT id FROM jobs WHERE status IN ('queued', 'retrying') AND run_after <= :now
+                  ORDER BY run_id, claim_order, id LIMIT 1))
+             RETURNING id, attempt, kind, run_id, run_user_id, range_id",
+        )?
+        .query_row(
+            named_params! {
+                ":worker": next.worker, ":expires": now + next.lease.as_millis() as i64, ":now": now,
+                ":prefer": next.prefer_run_user,
+            },
+            |r| {
+                let kind: String = r.get(2)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    kind,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((job_id, attempt, kind, run_id, run_user_id, range_id)) = claimed else {
+        return Ok(None);
+    };
+    // The user, and whether its run user and run still have to be marked
+    // running (only their first job does it; later claims skip the writes).
+    let (user, login, estimate, user_queued, run_queued): (String, String, i64, bool, bool) = tx
+        .prepare_cached(
+            "SELECT u.name, u.login, u.monthly_orders_estimate, ru.status = 'queued', r.status = 'queued'
+             FROM run_users ru JOIN users u ON u.id = ru.user_id JOIN runs r ON r.id = ru.run_id
+             WHERE ru.id = :ru",
+        )?
+        .query_row(named_params! {":ru": run_user_id}, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    if user_queued {
         tx.prepare_cached(
             "UPDATE run_users SET status = 'running', started_at = COALESCE(started_at, :now)
              WHERE id = :ru AND status = 'queued'",
         )?
         .execute(named_params! {":ru": run_user_id, ":now": now})?;
+    }
+    if run_queued {
         tx.prepare_cached(
             "UPDATE runs SET status = 'running' WHERE id = :run AND status = 'queued'",
         )?
         .execute(named_params! {":run": run_id})?;
-        Ok(Some(ClaimedJob {
-            fence: Fence { job_id, attempt },
-            kind: if kind == "download" {
-                JobKind::Download
-            } else {
-                JobKind::Report
-            },
-            run_id,
-            run_user_id,
-            user,
-            login,
-            monthly_orders_estimate: estimate,
-            range,
-        }))
+    }
+    let (range, pending) = match range_id {
+        Some(id) => {
+            let range = tx
+                .prepare_cached(
+                    "UPDATE ranges SET status = 'running' WHERE id = :id
+                     RETURNING range_start, range_end",
+                )?
+                .query_row(named_params! {":id": id}, |r| {
+                    Ok(Range {
+                        id,
+                        start: r.get(0)?,
+                        end: r.get(1)?,
+                    })
+                })?;
+            (Some(range), pending_in_range(tx, run_user_id, range)?)
+        }
+        None => (None, Vec::new()),
+    };
+    Ok(Some(ClaimedJob {
+        fence: Fence { job_id, attempt },
+        kind: if kind == "download" {
+            JobKind::Download
+        } else {
+            JobKind::Report
+        },
+        run_id,
+        run_user_id,
+        user,
+        login,
+        monthly_orders_estimate: estimate,
+        range,
+        pending,
+    }))
+}
+
+/// The next job after a completion, in its transaction, if one is to be claimed.
+fn claim_after(tx: &Transaction, next: Option<&ClaimNext>) -> Result<Next> {
+    Ok(match next {
+        None => Next::Untried,
+        Some(next) => match claim_in(tx, next)? {
+            Some(job) => Next::Claimed(job),
+            None => Next::Idle,
+        },
     })
 }
 
@@ -295,8 +359,9 @@ pub fn fail(
 }
 
 /// Completes a download+compare: records the pending orders (numbered 1..N),
-/// their ranges and a report job per range, in one transaction. `false`: the
-/// lease was lost and nothing was written.
+/// their ranges and a report job per range, and claims the `next` job if
+/// asked, in one transaction. If the lease was lost, nothing is written.
+#[allow(clippy::too_many_arguments)]
 pub fn complete_download(
     conn: &mut Connection,
     fence: Fence,
@@ -304,11 +369,12 @@ pub fn complete_download(
     report_statuses: &[String],
     range_size: u32,
     report_retries: u32,
-) -> Result<bool> {
+    next: Option<&ClaimNext>,
+) -> Result<Completed> {
     immediate(conn, |tx| {
         let now = now_ms();
-        let Some(run_user_id) = finish_job(tx, fence, now)? else {
-            return Ok(false);
+        let Some((run_user_id, _)) = finish_job(tx, fence, now)? else {
+            return Ok(Completed::LeaseLost);
         };
         let (run_id, user_id): (i64, i64) = tx
             .prepare_cached("SELECT run_id, user_id FROM run_users WHERE id = :ru")?
@@ -351,7 +417,7 @@ pub fn complete_download(
             })?;
         }
         settle(tx, run_user_id, now)?;
-        Ok(true)
+        Ok(Completed::Done(claim_after(tx, next)?))
     })
 }
 
@@ -381,7 +447,7 @@ const SHORT_RANGES: i64 = 1 << 40;
 
 /// The unreported orders of a range, in order: a retry resumes after the
 /// last order reported.
-pub fn pending_in_range(
+fn pending_in_range(
     conn: &Connection,
     run_user_id: i64,
     range: Range,
@@ -399,68 +465,94 @@ pub fn pending_in_range(
     Ok(rows)
 }
 
-/// Records orders as reported and, with `complete`, the report job as done,
-/// `seqs` being the next pending orders of the range in order (all pending
-/// orders between the first and the last),
-/// in one transaction fenced on the claim. `false`: the lease was lost and
-/// nothing changed.
+/// Records orders as reported, `seqs` being the next pending orders of the
+/// range in order (all pending orders between the first and the last), in one
+/// transaction fenced on the claim. `false`: the lease was lost and nothing
+/// changed.
 pub fn record_reported(
     conn: &mut Connection,
     fence: Fence,
     run_user_id: i64,
     seqs: &[i64],
-    complete: bool,
 ) -> Result<bool> {
     immediate(conn, |tx| {
-        let held: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'running')",
-            )?
-            .query_row(named_params! {":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))?;
-        if !held {
+        if !holds(tx, fence)? {
             return Ok(false);
         }
-        let now = now_ms();
-        // The batch is the next stretch of the range's pending orders, in
-        // order: every pending order between its first and last is in it.
-        if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
-            tx.prepare_cached(
-                "UPDATE run_orders SET status = 'reported', reported_at = :now
-                 WHERE run_user_id = :ru AND seq BETWEEN :first AND :last AND status = 'pending'",
-            )?
-            .execute(
-                named_params! {":now": now, ":ru": run_user_id, ":first": first, ":last": last},
-            )?;
-        }
-        if complete {
-            finish_report(tx, fence, now)?;
-        }
+        mark_reported(tx, run_user_id, seqs, now_ms())?;
         Ok(true)
     })
 }
 
-/// Marks a fenced report job done with its range, and settles its run user.
+/// Records the range's last orders as reported (`seqs` as for
+/// `record_reported`), the report job as done, and claims the `next` job if
+/// asked, in one transaction fenced on the claim. If the lease was lost,
+/// nothing changes.
+pub fn complete_report(
+    conn: &mut Connection,
+    fence: Fence,
+    run_user_id: i64,
+    seqs: &[i64],
+    next: Option<&ClaimNext>,
+) -> Result<Completed> {
+    immediate(conn, |tx| {
+        let now = now_ms();
+        // Marking the job done first checks the fence: if it no longer
+        // holds, nothing has been written and the transaction is empty.
+        if !finish_report(tx, fence, now)? {
+            return Ok(Completed::LeaseLost);
+        }
+        mark_reported(tx, run_user_id, seqs, now)?;
+        settle(tx, run_user_id, now)?;
+        Ok(Completed::Done(claim_after(tx, next)?))
+    })
+}
+
+/// Whether the claim still holds.
+fn holds(tx: &Transaction, fence: Fence) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = :id AND attempt = :attempt AND status = 'running')",
+        )?
+        .query_row(named_params! {":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))?)
+}
+
+/// Marks the batch reported: the next stretch of the range's pending orders,
+/// in order, so every pending order between its first and last is in it.
+fn mark_reported(tx: &Transaction, run_user_id: i64, seqs: &[i64], now: i64) -> Result<()> {
+    if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
+        tx.prepare_cached(
+            "UPDATE run_orders SET status = 'reported', reported_at = :now
+             WHERE run_user_id = :ru AND seq BETWEEN :first AND :last AND status = 'pending'",
+        )?
+        .execute(named_params! {":now": now, ":ru": run_user_id, ":first": first, ":last": last})?;
+    }
+    Ok(())
+}
+
+/// Marks a fenced report job done with its range; `false` if the fence failed.
 fn finish_report(tx: &Transaction, fence: Fence, now: i64) -> Result<bool> {
-    let Some(run_user_id) = finish_job(tx, fence, now)? else {
+    let Some((_, range_id)) = finish_job(tx, fence, now)? else {
         return Ok(false);
     };
-    tx.prepare_cached(
-        "UPDATE ranges SET status = 'done' WHERE id = (SELECT range_id FROM jobs WHERE id = :id)",
-    )?
-    .execute(named_params! {":id": fence.job_id})?;
-    settle(tx, run_user_id, now)?;
+    tx.prepare_cached("UPDATE ranges SET status = 'done' WHERE id = :id")?
+        .execute(named_params! {":id": range_id})?;
     Ok(true)
 }
 
-/// Marks a fenced job done; returns its run user, or `None` if the fence failed.
-fn finish_job(tx: &Transaction, fence: Fence, now: i64) -> Result<Option<i64>> {
+/// Marks a fenced job done; returns its run user and range, or `None` if the
+/// fence failed.
+fn finish_job(tx: &Transaction, fence: Fence, now: i64) -> Result<Option<(i64, Option<i64>)>> {
     Ok(tx
         .prepare_cached(
             "UPDATE jobs SET status = 'done', finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
              WHERE id = :id AND attempt = :attempt AND status = 'running'
-             RETURNING run_user_id",
+             RETURNING run_user_id, range_id",
         )?
-        .query_row(named_params! {":now": now, ":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))
+        .query_row(
+            named_params! {":now": now, ":id": fence.job_id, ":attempt": fence.attempt},
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?)
 }
 
@@ -525,6 +617,117 @@ pub fn counts(conn: &Connection) -> Result<QueueCounts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh database with one run user, `alice`, whose download job is queued.
+    fn one_download() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::db::open(&dir.path().join("queue.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, name, login, created_at) VALUES (1, 'alice', 'alice', 0);
+             INSERT INTO runs (id, run_date, hour, scheduled_at, scheduled_for, created_at)
+                 VALUES (1, '2026-01-01', 10, 0, '2026-01-01T10:00:00Z', 0);
+             INSERT INTO run_users (id, run_id, user_id) VALUES (1, 1, 1);
+             INSERT INTO jobs (kind, run_id, run_user_id, max_retries, run_after, created_at)
+                 VALUES ('download', 1, 1, 5, 0, 0);",
+        )
+        .unwrap();
+        (dir, conn)
+    }
+
+    const NEXT: ClaimNext = ClaimNext {
+        worker: "w",
+        lease: Duration::from_secs(30),
+        prefer_run_user: Some(1),
+    };
+
+    fn claimed(completed: Completed) -> ClaimedJob {
+        match completed {
+            Completed::Done(Next::Claimed(job)) => job,
+            other => panic!("no job claimed with the completion: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_completion_claims_the_next_job_in_its_transaction_and_only_under_its_fence() {
+        let (_dir, mut conn) = one_download();
+        let download = claim(&mut conn, "w", Duration::from_secs(30), None)
+            .unwrap()
+            .unwrap();
+        let orders: Vec<String> = (1..=150).map(|n| format!("o{n}")).collect();
+        let first = claimed(
+            complete_download(
+                &mut conn,
+                download.fence,
+                &Pending::Decided(orders),
+                &[],
+                100,
+                2,
+                Some(&NEXT),
+            )
+            .unwrap(),
+        );
+        assert_eq!(first.range.map(|r| (r.start, r.end)), Some((1, 100)));
+        assert_eq!(first.pending.len(), 100);
+        assert_eq!(first.pending[0], (1, "o1".to_string()));
+
+        // A stale fence writes nothing and claims nothing.
+        let stale = Fence {
+            attempt: first.fence.attempt - 1,
+            ..first.fence
+        };
+        let seqs: Vec<i64> = first.pending.iter().map(|(seq, _)| *seq).collect();
+        assert!(matches!(
+            complete_report(&mut conn, stale, 1, &seqs, Some(&NEXT)).unwrap(),
+            Completed::LeaseLost
+        ));
+        let count = |conn: &Connection, sql: &str| -> i64 {
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM run_orders WHERE status = 'reported'"
+            ),
+            0
+        );
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM jobs WHERE status = 'running'"),
+            1
+        );
+
+        let second =
+            claimed(complete_report(&mut conn, first.fence, 1, &seqs, Some(&NEXT)).unwrap());
+        assert_eq!(second.range.map(|r| (r.start, r.end)), Some((101, 150)));
+        assert_eq!(second.pending.len(), 50);
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM run_orders WHERE status = 'reported'"
+            ),
+            100
+        );
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM ranges WHERE status = 'done'"),
+            1
+        );
+
+        let seqs: Vec<i64> = second.pending.iter().map(|(seq, _)| *seq).collect();
+        assert!(matches!(
+            complete_report(&mut conn, second.fence, 1, &seqs, Some(&NEXT)).unwrap(),
+            Completed::Done(Next::Idle)
+        ));
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM run_orders WHERE status = 'reported'"
+            ),
+            150
+        );
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM runs WHERE status = 'done'"),
+            1
+        );
+    }
 
     #[test]
     fn a_repeated_order_in_a_download_is_kept_once_in_its_first_place() {

@@ -13,7 +13,7 @@ use super::lease::{LeaseState, Stop};
 use crate::config::PortalConfig;
 use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
-use crate::queue::{self, ClaimedJob, Failed, JobKind};
+use crate::queue::{self, ClaimNext, ClaimedJob, Completed, Failed, JobKind, Next};
 
 /// How many times one order's report is submitted when the portal ends the
 /// session in between, before the job fails.
@@ -36,7 +36,9 @@ pub struct KeptSession<P: Portal> {
 
 /// What the slot does next.
 pub enum JobEnd {
-    Finished,
+    /// The job ended (done, failed or handed back); with the next job if
+    /// its claim rode with the completion.
+    Finished(Next),
     PermitLost,
     Stopped,
 }
@@ -46,11 +48,12 @@ impl<P: Portal> Worker<P> {
         self: &Arc<Self>,
         permit: &Permit,
         permit_lease: &Arc<LeaseState>,
-        job: ClaimedJob,
+        mut job: ClaimedJob,
         stop: &watch::Receiver<bool>,
         kept: &mut Option<KeptSession<P>>,
     ) -> JobEnd {
         let label = job.label();
+        let pending = std::mem::take(&mut job.pending);
         let describe = self.coord.describe(permit, Some(label.clone()));
         let lock = async {
             match job.range {
@@ -72,7 +75,7 @@ impl<P: Portal> Worker<P> {
             Ok(Some(Err(LockRefused::HeldFor(left)))) => {
                 tracing::info!(job = %label, "range still locked by another worker; handing it back");
                 self.hand_back(&job, left.max(Duration::from_millis(100)));
-                return JobEnd::Finished;
+                return JobEnd::Finished(Next::Untried);
             }
             Err(err) => {
                 tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
@@ -87,7 +90,9 @@ impl<P: Portal> Worker<P> {
             job.fence,
         ));
         tracing::debug!(job = %label, attempt = job.fence.attempt, "job started");
-        let result = self.execute(&job, lease.clone(), stop, kept).await;
+        let result = self
+            .execute(&job, pending, permit_lease, lease.clone(), stop, kept)
+            .await;
         heartbeat.abort();
         if let Some(lock) = &lock
             && let Err(err) = self.coord.release_lock(lock).await
@@ -95,10 +100,10 @@ impl<P: Portal> Worker<P> {
             tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot release the range lock; it expires with its lease");
         }
         match result {
-            Ok(()) => {
+            Ok(next) => {
                 self.jobs_done.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(job = %label, "job done");
-                JobEnd::Finished
+                JobEnd::Finished(next)
             }
             Err(Stop::Failed(error)) => {
                 match self.db(|c| queue::fail(c, job.fence, &error, &self.config.retry)) {
@@ -115,7 +120,7 @@ impl<P: Portal> Worker<P> {
                         tracing::error!(job = %label, error = %format!("{err:#}"), "cannot record a job failure")
                     }
                 }
-                JobEnd::Finished
+                JobEnd::Finished(Next::Untried)
             }
             Err(Stop::Shutdown) => {
                 self.hand_back(&job, Duration::ZERO);
@@ -129,9 +134,27 @@ impl<P: Portal> Worker<P> {
             Err(Stop::LeaseLost(why)) => {
                 tracing::warn!(job = %label, reason = %why, "lease lost; the job stops and is handed back");
                 self.hand_back(&job, Duration::ZERO);
-                JobEnd::Finished
+                JobEnd::Finished(Next::Untried)
             }
         }
+    }
+
+    /// The claim to make with a job's completion, if the slot may claim: its
+    /// permit is live and fresh and no shutdown was asked (the check a slot
+    /// makes before every claim). It prefers the same user while the portal
+    /// keeps sessions, as the slot's own claim does.
+    fn claim_next<'a>(
+        &'a self,
+        job: &ClaimedJob,
+        permit_lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+    ) -> Option<ClaimNext<'a>> {
+        permit_lease.check(stop).ok()?;
+        Some(ClaimNext {
+            worker: &self.id,
+            lease: self.config.lease_ttl,
+            prefer_run_user: self.portal.keeps_sessions().then_some(job.run_user_id),
+        })
     }
 
     /// Hands a job back; a fence that no longer holds changes nothing.
@@ -144,10 +167,12 @@ impl<P: Portal> Worker<P> {
     async fn execute(
         self: &Arc<Self>,
         job: &ClaimedJob,
+        pending: Vec<(i64, String)>,
+        permit_lease: &Arc<LeaseState>,
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
         kept: &mut Option<KeptSession<P>>,
-    ) -> Result<(), Stop> {
+    ) -> Result<Next, Stop> {
         let user = PortalUser {
             name: job.user.clone(),
             login: job.login.clone(),
@@ -169,8 +194,14 @@ impl<P: Portal> Worker<P> {
             range: job.range.map(|r| (r.start, r.end)),
         });
         let result = match job.kind {
-            JobKind::Download => self.download(job, &mut session, &lease, stop).await,
-            JobKind::Report => self.report(job, &mut session, lease, stop).await,
+            JobKind::Download => {
+                self.download(job, &mut session, permit_lease, &lease, stop)
+                    .await
+            }
+            JobKind::Report => {
+                self.report(job, pending, &mut session, permit_lease, lease, stop)
+                    .await
+            }
         };
         if result.is_ok() && self.portal.keeps_sessions() {
             *kept = Some(KeptSession {
@@ -188,9 +219,10 @@ impl<P: Portal> Worker<P> {
         &self,
         job: &ClaimedJob,
         session: &mut P::Session,
+        permit_lease: &LeaseState,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), Stop> {
+    ) -> Result<Next, Stop> {
         let pending = self.step(lease, session.download_pending()).await?;
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
@@ -198,12 +230,21 @@ impl<P: Portal> Worker<P> {
             PortalConfig::Web(web) => web.report_statuses.as_slice(),
             PortalConfig::Simulated(_) => &[],
         };
+        let next = self.claim_next(job, permit_lease, stop);
         let recorded = self.db(|c| {
-            queue::complete_download(c, job.fence, &pending, statuses, range_size, retries)
+            queue::complete_download(
+                c,
+                job.fence,
+                &pending,
+                statuses,
+                range_size,
+                retries,
+                next.as_ref(),
+            )
         });
         match recorded {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Stop::LeaseLost(
+            Ok(Completed::Done(next)) => Ok(next),
+            Ok(Completed::LeaseLost) => Err(Stop::LeaseLost(
                 "the job was claimed by another worker".into(),
             )),
             Err(err) => Err(Stop::Failed(format!(
@@ -215,20 +256,19 @@ impl<P: Portal> Worker<P> {
     async fn report(
         self: &Arc<Self>,
         job: &ClaimedJob,
+        pending: Vec<(i64, String)>,
         session: &mut P::Session,
+        permit_lease: &Arc<LeaseState>,
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), Stop> {
-        let range = job.range.expect("a report job has a range");
-        let pending = self
-            .db(|c| queue::pending_in_range(c, job.run_user_id, range))
-            .map_err(|err| Stop::Failed(format!("cannot read the range's orders: {err:#}")))?;
+    ) -> Result<Next, Stop> {
         let (submitted, to_record) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(self.clone().record_orders(
-            job.fence,
-            job.run_user_id,
+            job.clone(),
             to_record,
+            permit_lease.clone(),
             lease.clone(),
+            stop.clone(),
         ));
         let reported = self
             .report_orders(pending, session, &lease, stop, &submitted)
@@ -285,14 +325,17 @@ impl<P: Portal> Worker<P> {
     /// Records submitted orders as they come, committing whatever accumulated
     /// while the previous commit ran (group commit): one order per commit when
     /// orders take time, many when they do not; the range's completion rides
-    /// with its last orders. Fenced on the claim: a lost lease stops the job.
+    /// with its last orders, and so does the claim of the slot's next job.
+    /// Fenced on the claim: a lost lease stops the job.
     async fn record_orders(
         self: Arc<Self>,
-        fence: queue::Fence,
-        run_user_id: i64,
+        job: ClaimedJob,
         mut submitted: mpsc::UnboundedReceiver<Recorded>,
+        permit_lease: Arc<LeaseState>,
         lease: Arc<LeaseState>,
-    ) -> Result<(), Stop> {
+        stop: watch::Receiver<bool>,
+    ) -> Result<Next, Stop> {
+        let (fence, run_user_id) = (job.fence, job.run_user_id);
         let mut batch = Vec::new();
         while let Some(first) = submitted.recv().await {
             batch.clear();
@@ -304,16 +347,28 @@ impl<P: Portal> Worker<P> {
                     Recorded::RangeDone => done = true,
                 }
             }
-            let why = match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch, done))
-            {
-                Ok(true) => continue,
-                Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
-                Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+            let why = if done {
+                let next = self.claim_next(&job, &permit_lease, &stop);
+                match self
+                    .db(|c| queue::complete_report(c, fence, run_user_id, &batch, next.as_ref()))
+                {
+                    Ok(Completed::Done(next)) => return Ok(next),
+                    Ok(Completed::LeaseLost) => {
+                        Stop::LeaseLost("the job was claimed by another worker".into())
+                    }
+                    Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+                }
+            } else {
+                match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch)) {
+                    Ok(true) => continue,
+                    Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
+                    Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+                }
             };
             lease.lose(why.clone());
             return Err(why);
         }
-        Ok(())
+        Ok(Next::Untried)
     }
 
     /// Runs one portal step, abandoned as soon as the lease is lost.

@@ -194,20 +194,30 @@ impl<P: Portal> Worker<P> {
         stop: &mut watch::Receiver<bool>,
     ) -> Served {
         let mut kept = None;
+        // A job claimed together with the completion of the one before it,
+        // under the same permit check a claim here makes.
+        let mut next = queue::Next::Untried;
         let served = loop {
-            match permit_lease.check(stop) {
-                Ok(()) => {}
-                Err(Stop::Shutdown) => break Served::Stopped,
-                Err(_) => break Served::PermitLost,
-            }
-            let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
-            let claimed = self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl, prefer));
-            let job = match claimed {
-                Ok(Some(job)) => job,
-                Ok(None) => break Served::Idle,
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "cannot claim a job; trying again");
-                    break Served::Idle;
+            let job = match std::mem::replace(&mut next, queue::Next::Untried) {
+                queue::Next::Claimed(job) => job,
+                queue::Next::Idle => break Served::Idle,
+                queue::Next::Untried => {
+                    match permit_lease.check(stop) {
+                        Ok(()) => {}
+                        Err(Stop::Shutdown) => break Served::Stopped,
+                        Err(_) => break Served::PermitLost,
+                    }
+                    let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
+                    let claimed =
+                        self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl, prefer));
+                    match claimed {
+                        Ok(Some(job)) => job,
+                        Ok(None) => break Served::Idle,
+                        Err(err) => {
+                            tracing::warn!(error = %format!("{err:#}"), "cannot claim a job; trying again");
+                            break Served::Idle;
+                        }
+                    }
                 }
             };
             self.running.fetch_add(1, Ordering::Relaxed);
@@ -216,7 +226,7 @@ impl<P: Portal> Worker<P> {
                 .await;
             self.running.fetch_sub(1, Ordering::Relaxed);
             match end {
-                job::JobEnd::Finished => {}
+                job::JobEnd::Finished(claimed) => next = claimed,
                 job::JobEnd::PermitLost => break Served::PermitLost,
                 job::JobEnd::Stopped => break Served::Stopped,
             }
