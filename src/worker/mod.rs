@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
+use crate::db;
 use crate::notify::Notifier;
 use crate::portal::{Portal, PortalSession};
 use crate::queue;
@@ -104,6 +105,7 @@ impl<P: Portal> Worker<P> {
     /// left anywhere), then waits up to `drain` for them to hand back their work.
     pub async fn run(self: &Arc<Self>, options: &WorkerOptions, drain: Duration) -> Result<()> {
         self.register(options.concurrency)?;
+        let checkpointer = self.start_checkpointer();
         self.notify.ready();
         let mut slots = JoinSet::new();
         for n in 0..options.concurrency {
@@ -135,6 +137,7 @@ impl<P: Portal> Worker<P> {
             }
         }
         heartbeat.abort();
+        self.stop_checkpointer(checkpointer);
         self.unregister();
         failure.map_or(Ok(()), Err)
     }
@@ -253,6 +256,44 @@ impl<P: Portal> Worker<P> {
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "cannot renew the browser permit; trying again")
                 }
+            }
+        }
+    }
+
+    /// Moves the checkpoints of the worker's writes to a thread of their own
+    /// (see `db::Checkpointer`). Without one (a database without a file, or
+    /// no thread), the connection checkpoints as it commits, as usual.
+    fn start_checkpointer(self: &Arc<Self>) -> Option<db::Checkpointer> {
+        let path = self
+            .db(|c| Ok(c.path().map(std::path::PathBuf::from)))
+            .ok()??;
+        if path.as_os_str().is_empty() {
+            return None;
+        }
+        let worker = self.clone();
+        let finish = move || worker.db(|c| db::checkpoint(c));
+        let started = db::Checkpointer::start(&path, finish).and_then(|checkpointer| {
+            self.db(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
+            Ok(checkpointer)
+        });
+        match started {
+            Ok(checkpointer) => Some(checkpointer),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "no checkpointer thread; the worker checkpoints as it commits");
+                None
+            }
+        }
+    }
+
+    fn stop_checkpointer(&self, checkpointer: Option<db::Checkpointer>) {
+        if checkpointer.is_some() {
+            drop(checkpointer);
+            let restored = self.db(|c| {
+                c.pragma_update(None, "wal_autocheckpoint", db::WAL_AUTOCHECKPOINT)?;
+                Ok(())
+            });
+            if let Err(err) = restored {
+                tracing::warn!(error = %format!("{err:#}"), "cannot turn the connection's own checkpoints back on");
             }
         }
     }
