@@ -24,11 +24,14 @@ portal_stat() {
     portal_get /_admin/stats | grep -o "\"$1\":[0-9]*" | cut -d: -f2
 }
 
-# The live Chromium browsers started under "$work/tmp", counted by profile.
+# The live Chromium browsers started under "$work/tmp", counted by profile
+# among the processes that are not a browser's helpers (renderers and the like
+# carry --type= and may show a shortened command line). The pattern's "[-]"
+# keeps the grep from matching its own command line.
 live_browsers() {
     local profiles
-    profiles=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' \
-        | grep -o -- "--user-data-dir=$work/tmp/[^ ]*" || true)
+    profiles=$(ps -eo args= | grep -v -- '--type=' \
+        | grep -o -- "[-]-user-data-dir=$work/tmp/[^ ]*" || true)
     if [ -n "$profiles" ]; then sort -u <<<"$profiles" | wc -l; else echo 0; fi
 }
 

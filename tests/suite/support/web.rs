@@ -237,12 +237,15 @@ impl WebCluster {
     }
 
     /// The Chromium browsers of this test alive now, by their profile
-    /// directory (one browser may show as several processes: the launcher
-    /// script, its subshells, the browser and its helpers).
+    /// directory. One browser shows as several processes: the launcher
+    /// script and its subshells and the browser share its arguments; its
+    /// helpers carry `--type=` and may show a shortened command line, so they
+    /// are left out.
     pub fn browsers(&self) -> Vec<String> {
         let mark = format!("--user-data-dir={}", self.sandbox.path("tmp").display());
         let mut profiles: Vec<String> = processes_with(&mark)
             .iter()
+            .filter(|cmdline| !cmdline.contains("--type="))
             .filter_map(|cmdline| {
                 let at = cmdline.find(&mark)?;
                 let profile = cmdline[at..].split(' ').next()?;
