@@ -35,11 +35,26 @@ live_browsers() {
     if [ -n "$profiles" ]; then sort -u <<<"$profiles" | wc -l; else echo 0; fi
 }
 
+# Runs a check until it passes, for at most 20 s; gives up if the process
+# started last has exited.
+wait_until() {
+    local what=$1 started=$! tries=0
+    shift
+    until "$@" >/dev/null 2>&1; do
+        if ! kill -0 "$started" 2>/dev/null || [ "$tries" -ge 400 ]; then
+            echo "$what did not start; see the messages above" >&2
+            return 1
+        fi
+        tries=$(( tries + 1 ))
+        sleep 0.05
+    done
+}
+
 start_web_stack() {
     redis_port=$(free_port)
     redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
     pids+=($!)
-    until redis-cli -p "$redis_port" ping >/dev/null 2>&1; do sleep 0.05; done
+    wait_until "redis-server on port $redis_port" redis-cli -p "$redis_port" ping
 
     mkdir -m 700 "$work/credentials" "$work/tmp"
     local user password
@@ -53,7 +68,7 @@ start_web_stack() {
     "$examples/sample_portal" --listen "127.0.0.1:$portal_port" --users "$work/portal-users.txt" \
         $PORTAL_FLAGS > "$work/portal.out" &
     pids+=($!)
-    until grep -q listening "$work/portal.out" 2>/dev/null; do sleep 0.05; done
+    wait_until "the sample portal" grep -q listening "$work/portal.out"
 
     export REPORTER_DB=$work/reporter.db REPORTER_CONFIG=$work/reporter.toml REPORTER_TIME_ZONE=UTC
     # Browser profiles and downloads go under $work/tmp, so they can be counted and are removed.

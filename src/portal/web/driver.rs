@@ -51,13 +51,23 @@ impl Driver {
             )
         })?;
         let port = free_port()?;
-        let child = Command::new(&chromedriver)
+        let mut command = Command::new(&chromedriver);
+        command
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
+            .process_group(0);
+        // SAFETY: prctl(2) is async-signal-safe; it only sets a flag of the child.
+        unsafe {
+            command.pre_exec(|| {
+                // A worker killed with SIGKILL cannot stop chromedriver: the kernel does.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command
             .spawn()
             .with_context(|| format!("cannot start `{}`", chromedriver.display()))?;
         let mut driver = Driver {
