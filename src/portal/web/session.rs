@@ -88,8 +88,17 @@ impl WebSession {
         what: &str,
         command: impl Future<Output = Result<T, CmdError>>,
     ) -> Result<T, String> {
-        self.parts.stats.commands.fetch_add(1, Ordering::Relaxed);
         let limit = self.settings().page_timeout + Duration::from_secs(5);
+        self.command_within(limit, what, command).await
+    }
+
+    async fn command_within<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        command: impl Future<Output = Result<T, CmdError>>,
+    ) -> Result<T, String> {
+        self.parts.stats.commands.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(limit, command).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(format!("{what}: {err}")),
@@ -228,26 +237,34 @@ impl WebSession {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
         let dir = self.parts.artifacts.join(format!("run-{run}")).join(&user);
         let base = dir.join(format!("{place}{order}-{stamp}"));
-        let client = &self.parts.client;
-        let saved = async {
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let png = self
-                .command("taking a screenshot", client.screenshot())
-                .await?;
-            let html = self.command("reading the page", client.source()).await?;
-            let (png_path, html_path) = (base.with_extension("png"), base.with_extension("html"));
-            std::fs::write(&png_path, png).map_err(|e| e.to_string())?;
-            std::fs::write(&html_path, html).map_err(|e| e.to_string())?;
-            Ok::<_, String>(png_path)
-        };
-        match saved.await {
-            Ok(png) => StepError::Retryable(format!(
-                "{why} (screenshot: {}, page: {})",
-                png.display(),
-                png.with_extension("html").display()
-            )),
-            Err(err) => StepError::Retryable(format!("{why} (no screenshot: {err})")),
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            return StepError::Retryable(format!(
+                "{why} (no screenshot: cannot create `{}`: {err})",
+                dir.display()
+            ));
         }
+        // A stuck page may hold the browser up to its page timeout again.
+        let limit = self.settings().page_timeout * 2 + Duration::from_secs(20);
+        let client = &self.parts.client;
+        let png = base.with_extension("png");
+        let shot = self
+            .command_within(limit, "taking a screenshot", client.screenshot())
+            .await
+            .and_then(|bytes| std::fs::write(&png, bytes).map_err(|e| e.to_string()));
+        let html = base.with_extension("html");
+        let page = self
+            .command_within(limit, "reading the page", client.source())
+            .await
+            .and_then(|text| std::fs::write(&html, text).map_err(|e| e.to_string()));
+        let shot = match shot {
+            Ok(()) => format!("screenshot: {}", png.display()),
+            Err(err) => format!("no screenshot: {err}"),
+        };
+        let page = match page {
+            Ok(()) => format!("page: {}", html.display()),
+            Err(err) => format!("no page: {err}"),
+        };
+        StepError::Retryable(format!("{why} ({shot}, {page})"))
     }
 
     /// Opens an order's page (logging in again once if the session expired)
