@@ -15,6 +15,7 @@ use anyhow::Result;
 use rusqlite::{Connection, named_params};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
@@ -224,8 +225,16 @@ impl<P: Portal> Worker<P> {
                 }
             };
             self.running.fetch_add(1, Ordering::Relaxed);
+            // Every event of the job, the portal's included, carries these fields.
+            let span = tracing::info_span!(
+                "job",
+                run = job.run_id,
+                user = %job.user,
+                range = %job.range.map_or("download".to_string(), |r| format!("{}-{}", r.start, r.end)),
+            );
             let end = self
                 .run_job(permit, permit_lease, job, stop, &mut kept)
+                .instrument(span)
                 .await;
             self.running.fetch_sub(1, Ordering::Relaxed);
             match end {
