@@ -55,6 +55,6 @@ fn work_sends_ready_watchdog_pings_status_and_stopping_on_sigterm() {
         .expect("a STATUS= line");
     assert!(status.contains("of 6 browser permits held"), "{status}");
     cluster.signal(worker, "TERM");
-    read_until(&socket, Duration::from_secs(10), |m| m == "STOPPING=1");
+    read_until(&socket, Duration::from_secs(30), |m| m == "STOPPING=1");
     assert_eq!(cluster.wait_worker(worker, Duration::from_secs(30)), 0);
 }
