@@ -13,9 +13,10 @@ use serde::Deserialize;
 use crate::cli::GlobalArgs;
 use crate::error::refuse;
 
+pub mod flow;
 mod web;
 
-pub use web::{BrowserConfig, PortalPaths, PortalSelectors, WebPortal};
+pub use web::{BrowserConfig, ExportFormat, PortalPaths, PortalSelectors, WebPortal};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/reporter/reporter.toml";
 const DEFAULT_DATABASE: &str = "/var/lib/reporter/reporter.db";
@@ -49,6 +50,11 @@ pub struct RetryPolicy {
     pub report_delay: Duration,
     /// Share of the delay added or taken at random, 0 to 1.
     pub jitter: f64,
+    /// Tries of one order's report (a page that answers 500, a timeout, an
+    /// expired session) before that order alone is recorded failed.
+    pub order_attempts: u32,
+    /// Wait before an order's next try; doubled at each try.
+    pub order_backoff: Duration,
 }
 
 /// The portal the jobs talk to.
@@ -89,6 +95,8 @@ impl Default for Config {
                 report_retries: 2,
                 report_delay: Duration::from_secs(60),
                 jitter: 0.1,
+                order_attempts: 3,
+                order_backoff: Duration::from_secs(1),
             },
             portal: PortalConfig::Simulated(SimulatedPortal {
                 download: Duration::from_millis(2000),
@@ -129,6 +137,8 @@ struct FileRetry {
     report_retries: Option<i64>,
     report_delay: Option<f64>,
     jitter: Option<f64>,
+    order_attempts: Option<i64>,
+    order_backoff: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +159,9 @@ struct FilePortal {
     artifacts_dir: Option<PathBuf>,
     paths: Option<PortalPaths>,
     selectors: Option<PortalSelectors>,
+    login: Option<Vec<flow::FileStep>>,
+    export: Option<web::FileExport>,
+    report: Option<Vec<flow::FileStep>>,
 }
 
 /// Where a value came from, for error messages.
@@ -265,6 +278,12 @@ impl Config {
         if let Some(v) = retry.jitter {
             r.jitter = check(origin, "retry.jitter", v, share(v))?;
         }
+        if let Some(v) = retry.order_attempts {
+            r.order_attempts = check(origin, "retry.order_attempts", v, whole(v, 1, 100))?;
+        }
+        if let Some(v) = retry.order_backoff {
+            r.order_backoff = check(origin, "retry.order_backoff", v, seconds(v, 0.0))?;
+        }
         Ok(())
     }
 
@@ -279,6 +298,9 @@ impl Config {
             artifacts_dir: portal.artifacts_dir.take(),
             paths: portal.paths.take(),
             selectors: portal.selectors.take(),
+            login: portal.login.take(),
+            export: portal.export.take(),
+            report: portal.report.take(),
         };
         match portal.kind.as_deref().unwrap_or("simulated") {
             "simulated" if web.is_empty() => self.apply_simulated(portal, origin),

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod logging;
 pub mod notify;
+pub mod orders;
 pub mod output;
 pub mod portal;
 pub mod queue;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::RetryPolicy;
 use crate::db::{immediate, orders};
-use crate::portal::Pending;
+use crate::orders::{OrderToReport, Pending};
 use crate::time::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct ClaimedJob {
     pub range: Option<Range>,
     /// A report job's unreported orders, in order, read with the claim: a
     /// retry resumes after the last order reported.
-    pub pending: Vec<(i64, String)>,
+    pub pending: Vec<(i64, OrderToReport)>,
 }
 
 impl ClaimedJob {
@@ -280,6 +280,19 @@ pub fn hand_back(conn: &mut Connection, fence: Fence, delay: Duration) -> Result
     })
 }
 
+/// How a failed attempt counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Uses up one of the job's retries.
+    Counted,
+    /// The attempt recorded orders before it failed: it is retried without
+    /// using up a retry (each such attempt moves the range forward).
+    Progressed,
+    /// Retrying cannot fix it (a refused login, a flow that does not fit the
+    /// portal): failed at once.
+    Fatal,
+}
+
 /// Records a failed attempt: retried after the kind's delay (with jitter)
 /// while retries remain, else `failed` for good with the error kept and the
 /// range's unreported orders recorded as failed.
@@ -287,6 +300,7 @@ pub fn fail(
     conn: &mut Connection,
     fence: Fence,
     error: &str,
+    failure: Failure,
     policy: &RetryPolicy,
 ) -> Result<Failed> {
     immediate(conn, |tx| {
@@ -312,7 +326,8 @@ pub fn fail(
             return Ok(Failed::LeaseLost);
         };
         let now = now_ms();
-        if failures < max_retries {
+        let counted = i64::from(failure != Failure::Progressed);
+        if failure != Failure::Fatal && (failures < max_retries || counted == 0) {
             let base = if kind == "download" {
                 policy.download_delay
             } else {
@@ -321,10 +336,13 @@ pub fn fail(
             let delay =
                 base.mul_f64((1.0 + policy.jitter * (rand::random::<f64>() * 2.0 - 1.0)).max(0.0));
             tx.prepare_cached(
-                "UPDATE jobs SET status = 'retrying', failures = failures + 1, last_error = :error,
+                "UPDATE jobs SET status = 'retrying', failures = failures + :counted, last_error = :error,
                      run_after = :after, lease_owner = NULL, lease_expires_at = NULL WHERE id = :id",
             )?
-            .execute(named_params! {":error": error, ":after": now + delay.as_millis() as i64, ":id": fence.job_id})?;
+            .execute(named_params! {
+                ":counted": counted, ":error": error, ":after": now + delay.as_millis() as i64,
+                ":id": fence.job_id,
+            })?;
             if let Some(range) = range_id {
                 tx.prepare_cached("UPDATE ranges SET status = 'queued' WHERE id = :id")?
                     .execute(named_params! {":id": range})?;
@@ -361,12 +379,10 @@ pub fn fail(
 /// Completes a download+compare: records the pending orders (numbered 1..N),
 /// their ranges and a report job per range, and claims the `next` job if
 /// asked, in one transaction. If the lease was lost, nothing is written.
-#[allow(clippy::too_many_arguments)]
 pub fn complete_download(
     conn: &mut Connection,
     fence: Fence,
     found: &Pending,
-    report_statuses: &[String],
     range_size: u32,
     report_retries: u32,
     next: Option<&ClaimNext>,
@@ -384,15 +400,19 @@ pub fn complete_download(
         let compared;
         let pending = match found {
             Pending::Decided(orders) => without_repeats(orders),
-            Pending::Export(exported) => {
+            Pending::Export {
+                orders: exported,
+                report_statuses,
+            } => {
                 compared = orders::compare(tx, user_id, exported, report_statuses, now)?;
                 without_repeats(&compared)
             }
         };
         // One statement for the whole list: numbered 1..N in the order given.
         tx.prepare_cached(
-            "INSERT INTO run_orders (run_user_id, seq, order_ref)
-             SELECT :ru, key + 1, value FROM json_each(:orders)",
+            "INSERT INTO run_orders (run_user_id, seq, order_ref, fields)
+             SELECT :ru, key + 1, json_extract(value, '$.id'), json_extract(value, '$.fields')
+             FROM json_each(:orders)",
         )?
         .execute(named_params! {":ru": run_user_id, ":orders": serde_json::to_string(&pending)?})?;
         tx.prepare_cached("UPDATE run_users SET pending_orders = :n WHERE id = :ru")?
@@ -422,12 +442,11 @@ pub fn complete_download(
 }
 
 /// The list with any repeated order dropped, first occurrence kept.
-fn without_repeats(orders: &[String]) -> Vec<&str> {
+fn without_repeats(orders: &[OrderToReport]) -> Vec<&OrderToReport> {
     let mut seen = std::collections::HashSet::with_capacity(orders.len());
     orders
         .iter()
-        .map(String::as_str)
-        .filter(|order| seen.insert(*order))
+        .filter(|order| seen.insert(order.id.as_str()))
         .collect()
 }
 
@@ -451,48 +470,79 @@ fn pending_in_range(
     conn: &Connection,
     run_user_id: i64,
     range: Range,
-) -> Result<Vec<(i64, String)>> {
+) -> Result<Vec<(i64, OrderToReport)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, order_ref FROM run_orders
+        "SELECT seq, order_ref, fields FROM run_orders
          WHERE run_user_id = :ru AND seq BETWEEN :start AND :end AND status = 'pending' ORDER BY seq",
     )?;
-    let rows = stmt
-        .query_map(
-            named_params! {":ru": run_user_id, ":start": range.start, ":end": range.end},
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
+    let rows = stmt.query_map(
+        named_params! {":ru": run_user_id, ":start": range.start, ":end": range.end},
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        },
+    )?;
+    let mut pending = Vec::new();
+    for row in rows {
+        let (seq, id, fields) = row?;
+        let fields = match fields {
+            Some(json) => serde_json::from_str(&json)?,
+            None => Default::default(),
+        };
+        pending.push((seq, OrderToReport { id, fields }));
+    }
+    Ok(pending)
 }
 
-/// Records orders as reported, `seqs` being the next pending orders of the
-/// range in order (all pending orders between the first and the last), in one
-/// transaction fenced on the claim. `false`: the lease was lost and nothing
-/// changed.
-pub fn record_reported(
+/// What became of the next stretch of a range's pending orders, in order:
+/// every pending order between the first and the last is in one of the lists.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Outcomes {
+    /// Reported (or found already reported), by number.
+    pub reported: Vec<i64>,
+    /// Failed on their own after every attempt, with the reason.
+    pub failed: Vec<(i64, String)>,
+}
+
+impl Outcomes {
+    pub fn is_empty(&self) -> bool {
+        self.reported.is_empty() && self.failed.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.reported.clear();
+        self.failed.clear();
+    }
+}
+
+/// Records the outcomes of orders, in one transaction fenced on the claim.
+/// `false`: the lease was lost and nothing changed.
+pub fn record_orders(
     conn: &mut Connection,
     fence: Fence,
     run_user_id: i64,
-    seqs: &[i64],
+    outcomes: &Outcomes,
 ) -> Result<bool> {
     immediate(conn, |tx| {
         if !holds(tx, fence)? {
             return Ok(false);
         }
-        mark_reported(tx, run_user_id, seqs, now_ms())?;
+        mark_orders(tx, run_user_id, outcomes, now_ms())?;
         Ok(true)
     })
 }
 
-/// Records the range's last orders as reported (`seqs` as for
-/// `record_reported`), the report job as done, and claims the `next` job if
-/// asked, in one transaction fenced on the claim. If the lease was lost,
-/// nothing changes.
+/// Records the range's last outcomes (as for `record_orders`), the report
+/// job as done, and claims the `next` job if asked, in one transaction fenced
+/// on the claim. If the lease was lost, nothing changes.
 pub fn complete_report(
     conn: &mut Connection,
     fence: Fence,
     run_user_id: i64,
-    seqs: &[i64],
+    outcomes: &Outcomes,
     next: Option<&ClaimNext>,
 ) -> Result<Completed> {
     immediate(conn, |tx| {
@@ -502,7 +552,7 @@ pub fn complete_report(
         if !finish_report(tx, fence, now)? {
             return Ok(Completed::LeaseLost);
         }
-        mark_reported(tx, run_user_id, seqs, now)?;
+        mark_orders(tx, run_user_id, outcomes, now)?;
         settle(tx, run_user_id, now)?;
         Ok(Completed::Done(claim_after(tx, next)?))
     })
@@ -517,9 +567,17 @@ fn holds(tx: &Transaction, fence: Fence) -> Result<bool> {
         .query_row(named_params! {":id": fence.job_id, ":attempt": fence.attempt}, |r| r.get(0))?)
 }
 
-/// Marks the batch reported: the next stretch of the range's pending orders,
-/// in order, so every pending order between its first and last is in it.
-fn mark_reported(tx: &Transaction, run_user_id: i64, seqs: &[i64], now: i64) -> Result<()> {
+/// Marks the failed orders of the batch, then every other pending order
+/// between the first and the last reported one as reported.
+fn mark_orders(tx: &Transaction, run_user_id: i64, outcomes: &Outcomes, now: i64) -> Result<()> {
+    let mut failed = tx.prepare_cached(
+        "UPDATE run_orders SET status = 'failed', error = :error
+         WHERE run_user_id = :ru AND seq = :seq AND status = 'pending'",
+    )?;
+    for (seq, error) in &outcomes.failed {
+        failed.execute(named_params! {":error": error, ":ru": run_user_id, ":seq": seq})?;
+    }
+    let seqs = &outcomes.reported;
     if let (Some(first), Some(last)) = (seqs.first(), seqs.last()) {
         tx.prepare_cached(
             "UPDATE run_orders SET status = 'reported', reported_at = :now
@@ -563,6 +621,7 @@ fn settle(tx: &Transaction, run_user_id: i64, now: i64) -> Result<()> {
         .prepare_cached(
             "UPDATE run_users
              SET status = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE run_user_id = :ru AND status = 'failed')
+                                 OR EXISTS (SELECT 1 FROM run_orders WHERE run_user_id = :ru AND status = 'failed')
                                THEN 'failed' ELSE 'done' END,
                  finished_at = :now
              WHERE id = :ru AND status IN ('queued', 'running')
@@ -653,13 +712,14 @@ mod tests {
         let download = claim(&mut conn, "w", Duration::from_secs(30), None)
             .unwrap()
             .unwrap();
-        let orders: Vec<String> = (1..=150).map(|n| format!("o{n}")).collect();
+        let orders: Vec<OrderToReport> = (1..=150)
+            .map(|n| OrderToReport::new(format!("o{n}")))
+            .collect();
         let first = claimed(
             complete_download(
                 &mut conn,
                 download.fence,
                 &Pending::Decided(orders),
-                &[],
                 100,
                 2,
                 Some(&NEXT),
@@ -668,14 +728,14 @@ mod tests {
         );
         assert_eq!(first.range.map(|r| (r.start, r.end)), Some((1, 100)));
         assert_eq!(first.pending.len(), 100);
-        assert_eq!(first.pending[0], (1, "o1".to_string()));
+        assert_eq!(first.pending[0], (1, OrderToReport::new("o1")));
 
         // A stale fence writes nothing and claims nothing.
         let stale = Fence {
             attempt: first.fence.attempt - 1,
             ..first.fence
         };
-        let seqs: Vec<i64> = first.pending.iter().map(|(seq, _)| *seq).collect();
+        let seqs = reported(&first);
         assert!(matches!(
             complete_report(&mut conn, stale, 1, &seqs, Some(&NEXT)).unwrap(),
             Completed::LeaseLost
@@ -711,7 +771,7 @@ mod tests {
             1
         );
 
-        let seqs: Vec<i64> = second.pending.iter().map(|(seq, _)| *seq).collect();
+        let seqs = reported(&second);
         assert!(matches!(
             complete_report(&mut conn, second.fence, 1, &seqs, Some(&NEXT)).unwrap(),
             Completed::Done(Next::Idle)
@@ -729,13 +789,113 @@ mod tests {
         );
     }
 
+    /// Every pending order of the job, reported.
+    fn reported(job: &ClaimedJob) -> Outcomes {
+        Outcomes {
+            reported: job.pending.iter().map(|(seq, _)| *seq).collect(),
+            failed: Vec::new(),
+        }
+    }
+
     #[test]
     fn a_repeated_order_in_a_download_is_kept_once_in_its_first_place() {
-        let orders: Vec<String> = ["a", "b", "a", "c", "b"]
+        let orders: Vec<OrderToReport> = ["a", "b", "a", "c", "b"]
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| OrderToReport::new(*s))
             .collect();
-        assert_eq!(without_repeats(&orders), vec!["a", "b", "c"]);
+        let kept: Vec<&str> = without_repeats(&orders)
+            .iter()
+            .map(|o| o.id.as_str())
+            .collect();
+        assert_eq!(kept, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn an_order_that_failed_by_itself_fails_its_user_but_not_its_neighbours() {
+        let (_dir, mut conn) = one_download();
+        let download = claim(&mut conn, "w", Duration::from_secs(30), None)
+            .unwrap()
+            .unwrap();
+        let orders: Vec<OrderToReport> = (1..=5)
+            .map(|n| OrderToReport::new(format!("o{n}")))
+            .collect();
+        let range = claimed(
+            complete_download(
+                &mut conn,
+                download.fence,
+                &Pending::Decided(orders),
+                100,
+                2,
+                Some(&NEXT),
+            )
+            .unwrap(),
+        );
+        let outcomes = Outcomes {
+            reported: vec![1, 2, 4, 5],
+            failed: vec![(3, "HTTP 500 three times".into())],
+        };
+        assert!(matches!(
+            complete_report(&mut conn, range.fence, 1, &outcomes, Some(&NEXT)).unwrap(),
+            Completed::Done(Next::Idle)
+        ));
+        let statuses: Vec<(i64, String, Option<String>)> = conn
+            .prepare("SELECT seq, status, error FROM run_orders ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let reported = |seq: i64| (seq, "reported".to_string(), None);
+        assert_eq!(
+            statuses,
+            vec![
+                reported(1),
+                reported(2),
+                (3, "failed".into(), Some("HTTP 500 three times".into())),
+                reported(4),
+                reported(5),
+            ]
+        );
+        let (job, user, run): (String, String, String) = conn
+            .query_row(
+                "SELECT j.status, ru.status, r.status FROM jobs j
+                 JOIN run_users ru ON ru.id = j.run_user_id JOIN runs r ON r.id = j.run_id
+                 WHERE j.kind = 'report'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((job.as_str(), user.as_str(), run.as_str()), ("done", "failed", "failed"));
+    }
+
+    #[test]
+    fn an_attempt_that_recorded_orders_does_not_use_up_a_retry_and_a_fatal_one_fails_at_once() {
+        let (_dir, mut conn) = one_download();
+        let policy = RetryPolicy {
+            download_delay: Duration::ZERO,
+            report_delay: Duration::ZERO,
+            ..crate::config::Config::default().retry
+        };
+        let failures = |conn: &Connection| -> (String, i64) {
+            conn.query_row("SELECT status, failures FROM jobs", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+        };
+        for _ in 0..10 {
+            let job = claim(&mut conn, "w", Duration::from_secs(30), None)
+                .unwrap()
+                .unwrap();
+            let failed = fail(&mut conn, job.fence, "page 500", Failure::Progressed, &policy);
+            assert!(matches!(failed.unwrap(), Failed::Retrying(_)));
+        }
+        assert_eq!(failures(&conn), ("retrying".into(), 0));
+        let job = claim(&mut conn, "w", Duration::from_secs(30), None)
+            .unwrap()
+            .unwrap();
+        let failed = fail(&mut conn, job.fence, "login refused", Failure::Fatal, &policy);
+        assert!(matches!(failed.unwrap(), Failed::Terminal));
+        assert_eq!(failures(&conn), ("failed".into(), 1));
     }
 
     #[test]

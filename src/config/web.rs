@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
+use super::flow::{self, FileStep, Flow, FlowName, Locator, Step};
 use super::{Origin, bad, check, seconds};
 
 /// The web portal's settings.
@@ -34,6 +35,47 @@ pub struct WebPortal {
     pub artifacts_dir: Option<PathBuf>,
     pub paths: PortalPaths,
     pub selectors: PortalSelectors,
+    /// The flows: written in the config, or the defaults from `paths` and
+    /// `selectors`.
+    pub login: Flow,
+    pub export: Flow,
+    pub report: Flow,
+    /// How the export is read.
+    pub csv: ExportFormat,
+    /// The login form is shown (on the login page, or on any page once the
+    /// session ended): `selectors.login_form`, else the password field.
+    pub login_form: Locator,
+    /// Shown after a refused login.
+    pub login_error: Option<Locator>,
+    /// Shown once logged in (optional: without it, the login form gone is
+    /// success).
+    pub logged_in: Option<Locator>,
+}
+
+/// The export's CSV dialect and the columns used (header names,
+/// case-insensitive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportFormat {
+    pub delimiter: u8,
+    pub order_id: String,
+    pub status: String,
+    /// The column that addresses the order's page, when it is not the id:
+    /// `{order}` in a `goto` of the report flow is then this column's value.
+    pub url_id: Option<String>,
+    /// The other columns the report flow uses (`{column:NAME}`).
+    pub extra: Vec<String>,
+}
+
+impl Default for ExportFormat {
+    fn default() -> Self {
+        ExportFormat {
+            delimiter: b',',
+            order_id: "order_id".into(),
+            status: "status".into(),
+            url_id: None,
+            extra: Vec::new(),
+        }
+    }
 }
 
 /// Paths under `base_url`.
@@ -66,6 +108,13 @@ pub struct PortalSelectors {
     pub report_submit: String,
     /// Shown once a report is received.
     pub confirmation: String,
+    /// Shown on the login page, or on any page once the session ended;
+    /// without it, the login flow's password field.
+    pub login_form: Option<String>,
+    /// Shown once logged in; without it, the login form gone means success.
+    pub logged_in: Option<String>,
+    /// Shown when the portal rejects a submitted report form.
+    pub form_error: Option<String>,
 }
 
 /// How Chromium is reached.
@@ -102,6 +151,9 @@ impl Default for PortalSelectors {
             report_comment: "#comment".into(),
             report_submit: "#report-submit".into(),
             confirmation: "#confirmation".into(),
+            login_form: None,
+            logged_in: None,
+            form_error: None,
         }
     }
 }
@@ -117,29 +169,39 @@ impl Default for BrowserConfig {
 }
 
 impl WebPortal {
-    fn new(base_url: String) -> WebPortal {
-        WebPortal {
-            base_url,
-            credentials_dir: None,
-            report_statuses: vec!["disputed".into()],
-            report_reason: "not_received".into(),
-            report_comment: "Reported automatically by reporter".into(),
-            page_timeout: Duration::from_secs(30),
-            artifacts_dir: None,
-            paths: PortalPaths::default(),
-            selectors: PortalSelectors::default(),
+    /// The URL of a path under the portal (a full URL is kept as it is).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base_url)
         }
     }
+}
 
-    /// The URL of a path under the portal.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base_url)
-    }
+/// `[portal.export]`: the steps alone, or a table with the CSV dialect, the
+/// columns and the steps.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum FileExport {
+    Steps(Vec<FileStep>),
+    Table(FileExportTable),
+}
 
-    /// The URL of one order's page.
-    pub fn order_url(&self, order: &str) -> String {
-        self.url(&self.paths.order.replace("{order}", order))
-    }
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileExportTable {
+    delimiter: Option<String>,
+    columns: Option<FileColumns>,
+    steps: Option<Vec<FileStep>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileColumns {
+    order_id: Option<String>,
+    status: Option<String>,
+    url_id: Option<String>,
 }
 
 /// The web keys of the `[portal]` table as written.
@@ -155,6 +217,9 @@ pub(super) struct FileWeb {
     pub artifacts_dir: Option<PathBuf>,
     pub paths: Option<PortalPaths>,
     pub selectors: Option<PortalSelectors>,
+    pub login: Option<Vec<FileStep>>,
+    pub export: Option<FileExport>,
+    pub report: Option<Vec<FileStep>>,
 }
 
 /// The `[browser]` table as written.
@@ -177,6 +242,9 @@ impl FileWeb {
             && self.artifacts_dir.is_none()
             && self.paths.is_none()
             && self.selectors.is_none()
+            && self.login.is_none()
+            && self.export.is_none()
+            && self.report.is_none()
     }
 
     /// Builds the web portal's settings, every value checked.
@@ -195,9 +263,12 @@ impl FileWeb {
             &base_url,
             check_http_url(&base_url),
         )?;
-        let mut web = WebPortal::new(base_url);
-        web.credentials_dir = self.credentials_dir;
-        web.artifacts_dir = self.artifacts_dir;
+        let mut paths = PortalPaths::default();
+        let mut selectors = PortalSelectors::default();
+        let mut report_statuses = vec!["disputed".to_string()];
+        let mut report_reason = "not_received".to_string();
+        let mut report_comment = "Reported automatically by reporter".to_string();
+        let mut page_timeout = Duration::from_secs(30);
         if let Some(v) = self.report_statuses {
             if v.is_empty() || v.iter().any(|s| s.trim().is_empty()) {
                 return Err(bad(
@@ -207,42 +278,142 @@ impl FileWeb {
                     "give at least one status, e.g. [\"disputed\"]",
                 ));
             }
-            web.report_statuses = v;
+            report_statuses = v;
         }
         if let Some(v) = self.report_reason {
-            web.report_reason = v;
+            report_reason = v;
         }
         if let Some(v) = self.report_comment {
-            web.report_comment = v;
+            report_comment = v;
         }
         if let Some(v) = self.page_timeout {
-            web.page_timeout = check(origin, "portal.page_timeout", v, seconds(v, 1.0))?;
+            page_timeout = check(origin, "portal.page_timeout", v, seconds(v, 1.0))?;
         }
-        if let Some(paths) = self.paths {
+        if let Some(given) = self.paths {
             for (key, path) in [
-                ("portal.paths.login", &paths.login),
-                ("portal.paths.orders", &paths.orders),
-                ("portal.paths.order", &paths.order),
+                ("portal.paths.login", &given.login),
+                ("portal.paths.orders", &given.orders),
+                ("portal.paths.order", &given.order),
             ] {
                 if !path.starts_with('/') {
                     return Err(bad(origin, key, path, "give a path that starts with `/`"));
                 }
             }
-            if !paths.order.contains("{order}") {
+            if !given.order.contains("{order}") {
                 return Err(bad(
                     origin,
                     "portal.paths.order",
-                    &paths.order,
+                    &given.order,
                     "it must contain `{order}`, where the order id goes",
                 ));
             }
-            web.paths = paths;
+            paths = given;
         }
-        if let Some(selectors) = self.selectors {
-            web.selectors = selectors;
+        if let Some(given) = self.selectors {
+            selectors = given;
         }
-        Ok(web)
+        let (default_login, default_export, default_report) =
+            flow::default_flows(&paths, &selectors)
+                .map_err(|why| bad(origin, "portal.selectors", &"(a selector)", &why))?;
+        let mut csv = ExportFormat::default();
+        let export_steps = match self.export {
+            None => None,
+            Some(FileExport::Steps(steps)) => Some(steps),
+            Some(FileExport::Table(table)) => {
+                if let Some(d) = table.delimiter {
+                    csv.delimiter = match d.as_bytes() {
+                        [b] if d.is_ascii() && *b != b'"' && *b != b'\n' => *b,
+                        _ if d == "\\t" => b'\t',
+                        _ => {
+                            return Err(bad(
+                                origin,
+                                "portal.export.delimiter",
+                                &format!("{d:?}"),
+                                "give one ASCII character, e.g. \",\", \";\" or \"\\t\"",
+                            ));
+                        }
+                    };
+                }
+                if let Some(columns) = table.columns {
+                    for (key, given, slot) in [
+                        ("portal.export.columns.order_id", columns.order_id, &mut csv.order_id),
+                        ("portal.export.columns.status", columns.status, &mut csv.status),
+                    ] {
+                        if let Some(v) = given {
+                            if v.trim().is_empty() {
+                                return Err(bad(origin, key, &"\"\"", "give the column's header name"));
+                            }
+                            *slot = v.trim().to_string();
+                        }
+                    }
+                    csv.url_id = columns.url_id.map(|v| v.trim().to_string());
+                }
+                table.steps
+            }
+        };
+        let login = flow_from(origin, FlowName::Login, self.login, default_login)?;
+        let export = flow_from(origin, FlowName::Export, export_steps, default_export)?;
+        let report = flow_from(origin, FlowName::Report, self.report, default_report)?;
+        csv.extra = report.columns();
+        let locator = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|text| Locator::parse(text).map_err(|why| bad(origin, key, &text, &why)))
+                .transpose()
+        };
+        let login_form = match locator("portal.selectors.login_form", &selectors.login_form)? {
+            Some(form) => form,
+            None => login.password_field().cloned().ok_or_else(|| {
+                bad(origin, "portal.login", &"(steps)", "no step types the password")
+            })?,
+        };
+        let login_error = if selectors.login_error.trim().is_empty() {
+            None
+        } else {
+            Some(Locator::parse(&selectors.login_error).map_err(|why| {
+                bad(origin, "portal.selectors.login_error", &selectors.login_error, &why)
+            })?)
+        };
+        let logged_in = locator("portal.selectors.logged_in", &selectors.logged_in)?;
+        Ok(WebPortal {
+            base_url,
+            credentials_dir: self.credentials_dir,
+            report_statuses,
+            report_reason,
+            report_comment,
+            page_timeout,
+            artifacts_dir: self.artifacts_dir,
+            paths,
+            selectors,
+            login,
+            export,
+            report,
+            csv,
+            login_form,
+            login_error,
+            logged_in,
+        })
     }
+}
+
+/// A flow from its steps as written, or the default one.
+fn flow_from(
+    origin: Origin,
+    name: FlowName,
+    written: Option<Vec<FileStep>>,
+    default: Vec<Step>,
+) -> Result<Flow> {
+    let steps = match written {
+        None => default,
+        Some(written) => written
+            .into_iter()
+            .enumerate()
+            .map(|(i, step)| {
+                step.into_step()
+                    .map_err(|why| bad(origin, &format!("{}[{}]", name.key(), i + 1), &"(step)", &why))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Flow::check(name, steps).map_err(|(key, why)| bad(origin, &key, &"(steps)", &why))
 }
 
 impl BrowserConfig {

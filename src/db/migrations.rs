@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_status_checks.sql",
         include_str!("../../sql/0003_status_checks.sql"),
     ),
+    (
+        4,
+        "0004_order_fields.sql",
+        include_str!("../../sql/0004_order_fields.sql"),
+    ),
 ];
 
 /// The schema version this build knows.

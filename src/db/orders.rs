@@ -4,12 +4,7 @@
 use anyhow::Result;
 use rusqlite::{Transaction, named_params};
 
-/// One row of a portal's orders export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportedOrder {
-    pub id: String,
-    pub status: String,
-}
+use crate::orders::{ExportedOrder, OrderToReport};
 
 /// Records the exported orders of a user (new ones inserted, a changed status
 /// noted with when it changed) and returns, in export order, those that need a
@@ -20,7 +15,7 @@ pub fn compare(
     exported: &[ExportedOrder],
     report_statuses: &[String],
     now: i64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<OrderToReport>> {
     fold_in_reports(tx, user_id)?;
     let mut upsert = tx.prepare_cached(
         "INSERT INTO orders (user_id, order_ref, status, status_since, seen_at)
@@ -39,7 +34,10 @@ pub fn compare(
         )?;
         let wanted = report_statuses.contains(&order.status);
         if wanted && reported.is_none_or(|at| at < since) {
-            pending.push(order.id.clone());
+            pending.push(OrderToReport {
+                id: order.id.clone(),
+                fields: order.fields.clone(),
+            });
         }
     }
     Ok(pending)
@@ -73,6 +71,7 @@ mod tests {
             .map(|(id, status)| ExportedOrder {
                 id: id.to_string(),
                 status: status.to_string(),
+                fields: Default::default(),
             })
             .collect()
     }
@@ -86,7 +85,11 @@ mod tests {
         now: i64,
     ) -> Vec<String> {
         let tx = conn.transaction().unwrap();
-        let pending = compare(&tx, 1, &exported(export), &["disputed".into()], now).unwrap();
+        let pending: Vec<String> = compare(&tx, 1, &exported(export), &["disputed".into()], now)
+            .unwrap()
+            .into_iter()
+            .map(|order| order.id)
+            .collect();
         tx.execute(
             "INSERT INTO runs (id, run_date, hour, scheduled_at, scheduled_for, status, created_at)
              VALUES (?1, '2026-01-01', ?1 / 10, 0, '', 'running', 0)",

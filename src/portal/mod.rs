@@ -6,14 +6,49 @@ pub mod web;
 
 use std::future::Future;
 
-pub use crate::db::orders::ExportedOrder;
+pub use crate::orders::{ExportedOrder, OrderToReport, Pending};
 
-/// Why a portal step failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a portal step failed, by what can fix it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StepError {
-    /// Worth trying again later: a timeout, an HTTP 500, an expired session.
+    /// Worth trying again: a timeout, an HTTP error page, a stale element,
+    /// an expired session. An order's report is tried again in place.
     #[error("{0}")]
     Retryable(String),
+    /// The browser session itself is gone (its WebDriver server or node
+    /// died): the job stops and is tried again with a new browser.
+    #[error("{0}")]
+    Browser(String),
+    /// The page loaded but does not fit the flow (a selector that matches
+    /// nothing, a missing option): a wrong config for the first order of a
+    /// range; for an order after others worked, that order's own page.
+    #[error("{0}")]
+    Unfit(String),
+    /// Retrying cannot fix it (a refused login, a missing credentials file,
+    /// an export without the configured columns): the job fails at once.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl StepError {
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Retryable(m)
+            | StepError::Browser(m)
+            | StepError::Unfit(m)
+            | StepError::Fatal(m) => m,
+        }
+    }
+
+    /// The same kind of error with another message.
+    pub fn map(self, f: impl FnOnce(String) -> String) -> StepError {
+        match self {
+            StepError::Retryable(m) => StepError::Retryable(f(m)),
+            StepError::Browser(m) => StepError::Browser(f(m)),
+            StepError::Unfit(m) => StepError::Unfit(f(m)),
+            StepError::Fatal(m) => StepError::Fatal(f(m)),
+        }
+    }
 }
 
 /// Who a session acts for and in which run.
@@ -23,15 +58,6 @@ pub struct PortalUser {
     pub login: String,
     pub monthly_orders_estimate: i64,
     pub run_id: i64,
-}
-
-/// What a download step found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pending {
-    /// The portal itself says which orders need a report, in order.
-    Decided(Vec<String>),
-    /// The orders export, to compare with the orders known for the user.
-    Export(Vec<ExportedOrder>),
 }
 
 /// Where a session is working, to name what it saves when a step fails.
@@ -72,20 +98,22 @@ pub trait PortalSession: Send {
     /// each submit, so a crash between a submit and its record repeats nothing).
     fn already_reported(
         &mut self,
-        order: &str,
+        order: &OrderToReport,
     ) -> impl Future<Output = Result<bool, StepError>> + Send;
 
     /// Opens the order and fills in its report, without submitting: the slow
     /// part, abandoned if the lease is lost meanwhile.
-    fn prepare_report(&mut self, order: &str)
-    -> impl Future<Output = Result<(), StepError>> + Send;
+    fn prepare_report(
+        &mut self,
+        order: &OrderToReport,
+    ) -> impl Future<Output = Result<(), StepError>> + Send;
 
     /// Submits the prepared report. The worker checks its lease right before.
     /// `false`: the portal did not take it (the session had expired and was
     /// renewed): ask `already_reported` again and prepare it anew.
     fn submit_report(
         &mut self,
-        order: &str,
+        order: &OrderToReport,
     ) -> impl Future<Output = Result<bool, StepError>> + Send;
 
     /// Ends the session and closes its browser.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 
-use super::{Pending, Portal, PortalSession, PortalUser, StepError};
+use super::{OrderToReport, Pending, Portal, PortalSession, PortalUser, StepError};
 use crate::config::{SimulatedPortal, estimated_pending};
 
 pub struct Simulated {
@@ -153,8 +153,10 @@ impl Portal for Simulated {
 impl SimulatedSession {
     /// Fails a doomed session once it has done its share of the step.
     fn maybe_fail(&self, step: impl FnOnce() -> String) -> Result<(), StepError> {
+        // A doomed session fails every step from then on, as a browser that
+        // died does: the job stops and is tried again.
         if self.fails_after.is_some_and(|n| self.reported >= n) {
-            return Err(StepError::Retryable(format!(
+            return Err(StepError::Browser(format!(
                 "simulated portal failure while {}",
                 step()
             )));
@@ -171,7 +173,7 @@ impl PortalSession for SimulatedSession {
     async fn download_pending(&mut self) -> Result<Pending, StepError> {
         sleep(self.settings.download).await;
         if self.fails_after.is_some() {
-            return Err(StepError::Retryable(
+            return Err(StepError::Browser(
                 "simulated portal failure while downloading the orders export".into(),
             ));
         }
@@ -181,17 +183,19 @@ impl PortalSession for SimulatedSession {
         };
         Ok(Pending::Decided(
             (1..=count)
-                .map(|seq| format!("{}-r{}-{seq:05}", self.user.name, self.user.run_id))
+                .map(|seq| {
+                    OrderToReport::new(format!("{}-r{}-{seq:05}", self.user.name, self.user.run_id))
+                })
                 .collect(),
         ))
     }
 
-    async fn already_reported(&mut self, order: &str) -> Result<bool, StepError> {
+    async fn already_reported(&mut self, order: &OrderToReport) -> Result<bool, StepError> {
         let mut memory = self.memory.lock().expect("portal memory");
-        memory.holds(&self.user.name, order).map_err(Self::io_error)
+        memory.holds(&self.user.name, &order.id).map_err(Self::io_error)
     }
 
-    async fn prepare_report(&mut self, order: &str) -> Result<(), StepError> {
+    async fn prepare_report(&mut self, order: &OrderToReport) -> Result<(), StepError> {
         let step = self.settings.report;
         if !step.is_zero() {
             let now = tokio::time::Instant::now();
@@ -203,14 +207,14 @@ impl PortalSession for SimulatedSession {
             self.report_due = Some(due);
             tokio::time::sleep_until(due).await;
         }
-        self.maybe_fail(|| format!("reporting order {order}"))
+        self.maybe_fail(|| format!("reporting order {}", order.id))
     }
 
-    async fn submit_report(&mut self, order: &str) -> Result<bool, StepError> {
+    async fn submit_report(&mut self, order: &OrderToReport) -> Result<bool, StepError> {
         self.reported += 1;
         let mut memory = self.memory.lock().expect("portal memory");
         memory
-            .record(&self.user.name, order, self.user.run_id)
+            .record(&self.user.name, &order.id, self.user.run_id)
             .map_err(Self::io_error)?;
         Ok(true)
     }

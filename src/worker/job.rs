@@ -10,21 +10,33 @@ use tokio::sync::{mpsc, watch};
 
 use super::Worker;
 use super::lease::{LeaseState, Stop};
-use crate::config::PortalConfig;
 use crate::coord::{LockRefused, Permit, RangeLock};
+use crate::orders::OrderToReport;
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
-use crate::queue::{self, ClaimNext, ClaimedJob, Completed, Failed, JobKind, Next};
-
-/// How many times one order's report is submitted when the portal ends the
-/// session in between, before the job fails.
-const MAX_SUBMITS_PER_ORDER: u32 = 3;
+use crate::queue::{self, ClaimNext, ClaimedJob, Completed, Failed, Failure, JobKind, Next, Outcomes};
 
 /// What the report loop tells the recorder.
 enum Recorded {
-    /// This order was submitted.
+    /// This order was submitted, or found already reported.
     Order(i64),
-    /// Every order of the range is submitted: complete the job.
+    /// This order failed on its own after every attempt.
+    OrderFailed(i64, String),
+    /// Every order of the range is done: complete the job.
     RangeDone,
+}
+
+/// How one try at one order's report ended, when it did not succeed.
+enum OrderTry {
+    /// The job stops (lease lost, shutdown, the browser gone, ...).
+    Stop(Stop),
+    /// This try failed; another may work.
+    Failed(StepError),
+}
+
+impl From<Stop> for OrderTry {
+    fn from(stop: Stop) -> Self {
+        OrderTry::Stop(stop)
+    }
 }
 
 /// A logged-in session kept between jobs of the same user.
@@ -105,8 +117,17 @@ impl<P: Portal> Worker<P> {
                 tracing::info!(job = %label, "job done");
                 JobEnd::Finished(next)
             }
-            Err(Stop::Failed(error)) => {
-                match self.db(|c| queue::fail(c, job.fence, &error, &self.config.retry)) {
+            Err(stop @ (Stop::Failed { .. } | Stop::Fatal(_))) => {
+                let (error, failure) = match stop {
+                    Stop::Failed {
+                        why,
+                        progressed: true,
+                    } => (why, Failure::Progressed),
+                    Stop::Failed { why, .. } => (why, Failure::Counted),
+                    Stop::Fatal(why) => (why, Failure::Fatal),
+                    _ => unreachable!("matched above"),
+                };
+                match self.db(|c| queue::fail(c, job.fence, &error, failure, &self.config.retry)) {
                     Ok(Failed::Retrying(delay)) => {
                         tracing::warn!(job = %label, %error, "job failed; retrying in {:.0} s", delay.as_secs_f64())
                     }
@@ -167,7 +188,7 @@ impl<P: Portal> Worker<P> {
     async fn execute(
         self: &Arc<Self>,
         job: &ClaimedJob,
-        pending: Vec<(i64, String)>,
+        pending: Vec<(i64, OrderToReport)>,
         permit_lease: &Arc<LeaseState>,
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
@@ -226,17 +247,12 @@ impl<P: Portal> Worker<P> {
         let pending = self.step(lease, session.download_pending()).await?;
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
-        let statuses = match &self.config.portal {
-            PortalConfig::Web(web) => web.report_statuses.as_slice(),
-            PortalConfig::Simulated(_) => &[],
-        };
         let next = self.claim_next(job, permit_lease, stop);
         let recorded = self.db(|c| {
             queue::complete_download(
                 c,
                 job.fence,
                 &pending,
-                statuses,
                 range_size,
                 retries,
                 next.as_ref(),
@@ -247,7 +263,7 @@ impl<P: Portal> Worker<P> {
             Ok(Completed::LeaseLost) => Err(Stop::LeaseLost(
                 "the job was claimed by another worker".into(),
             )),
-            Err(err) => Err(Stop::Failed(format!(
+            Err(err) => Err(Stop::failed(format!(
                 "cannot record the pending orders: {err:#}"
             ))),
         }
@@ -256,7 +272,7 @@ impl<P: Portal> Worker<P> {
     async fn report(
         self: &Arc<Self>,
         job: &ClaimedJob,
-        pending: Vec<(i64, String)>,
+        pending: Vec<(i64, OrderToReport)>,
         session: &mut P::Session,
         permit_lease: &Arc<LeaseState>,
         lease: Arc<LeaseState>,
@@ -279,47 +295,133 @@ impl<P: Portal> Worker<P> {
         drop(submitted);
         let recorded = recorder
             .await
-            .unwrap_or_else(|err| Err(Stop::Failed(format!("the order recorder stopped: {err}"))));
+            .unwrap_or_else(|err| Err(Stop::failed(format!("the order recorder stopped: {err}"))));
+        // A failed attempt says whether it handed orders over (and the
+        // recorder records all it was handed before it ends).
         reported?;
         recorded
     }
 
-    /// Reports each order the portal does not already hold, checking the lease
-    /// right before each submit and handing each submitted order to the recorder.
+    /// Reports each order the portal does not already hold, checking the
+    /// lease right before each submit and handing each order's outcome to
+    /// the recorder. A transient fault is tried again in place, for that
+    /// order alone; an order that keeps failing is recorded failed and the
+    /// range goes on. Returns how many orders were handed over.
     async fn report_orders(
         &self,
-        pending: Vec<(i64, String)>,
+        pending: Vec<(i64, OrderToReport)>,
         session: &mut P::Session,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
         submitted: &mpsc::UnboundedSender<Recorded>,
-    ) -> Result<(), Stop> {
+    ) -> Result<usize, Stop> {
+        let retry = &self.config.retry;
+        let mut handed = 0;
+        let mut worked = 0;
         for (seq, order) in pending {
-            let mut refused = 0;
-            loop {
-                lease.check(stop)?;
-                if self.step(lease, session.already_reported(&order)).await? {
-                    break;
+            let mut attempt = 1;
+            let outcome = loop {
+                match self.report_order(&order, session, lease, stop).await {
+                    Ok(()) => break Recorded::Order(seq),
+                    Err(OrderTry::Stop(stop)) => return Err(self.stopped(stop, handed)),
+                    Err(OrderTry::Failed(StepError::Browser(why))) => {
+                        return Err(self.stopped(Stop::failed(why), handed));
+                    }
+                    Err(OrderTry::Failed(StepError::Fatal(why))) => return Err(Stop::Fatal(why)),
+                    // A page that does not fit the flow fails the job while
+                    // the flow has not worked once here (a wrong selector),
+                    // and only its order once it has (that order's page).
+                    Err(OrderTry::Failed(StepError::Unfit(why))) if worked == 0 => {
+                        return Err(Stop::Fatal(why));
+                    }
+                    Err(OrderTry::Failed(StepError::Unfit(why))) => {
+                        break Recorded::OrderFailed(seq, why);
+                    }
+                    Err(OrderTry::Failed(StepError::Retryable(why))) => {
+                        if attempt >= retry.order_attempts {
+                            break Recorded::OrderFailed(
+                                seq,
+                                format!("failed {attempt} times; last: {why}"),
+                            );
+                        }
+                        let wait = retry.order_backoff * 2u32.saturating_pow(attempt - 1);
+                        tracing::warn!(order = %order.id, attempt, error = %why, "order failed; trying it again in {:.1} s", wait.as_secs_f64());
+                        attempt += 1;
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            why = lease.until_lost() => return Err(self.stopped(why, handed)),
+                        }
+                    }
                 }
-                self.step(lease, session.prepare_report(&order)).await?;
-                lease.check(stop)?;
-                if self.step(lease, session.submit_report(&order)).await? {
-                    break;
+            };
+            match &outcome {
+                Recorded::Order(_) => worked += 1,
+                Recorded::OrderFailed(_, why) => {
+                    tracing::error!(order = %order.id, error = %why, "order failed; the range goes on")
                 }
-                refused += 1;
-                if refused == MAX_SUBMITS_PER_ORDER {
-                    return Err(Stop::Failed(format!(
-                        "the portal did not take the report of {order} in {refused} tries"
-                    )));
-                }
+                Recorded::RangeDone => {}
             }
-            if submitted.send(Recorded::Order(seq)).is_err() {
+            if submitted.send(outcome).is_err() {
                 return Err(lease
                     .lost()
-                    .unwrap_or_else(|| Stop::Failed("the order recorder stopped".into())));
+                    .unwrap_or_else(|| Stop::failed("the order recorder stopped")));
             }
+            handed += 1;
         }
-        Ok(())
+        Ok(handed)
+    }
+
+    /// A retryable stop that came after orders were handed over counts as
+    /// progress.
+    fn stopped(&self, stop: Stop, handed: usize) -> Stop {
+        match stop {
+            Stop::Failed { why, .. } => Stop::Failed {
+                why,
+                progressed: handed > 0,
+            },
+            other => other,
+        }
+    }
+
+    /// One try at one order: asks the portal whether it already has the
+    /// report (so a submit the portal stored but answered with an error is
+    /// never sent again), prepares it, checks the lease, submits.
+    async fn report_order(
+        &self,
+        order: &OrderToReport,
+        session: &mut P::Session,
+        lease: &LeaseState,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), OrderTry> {
+        lease.check(stop)?;
+        if self.order_step(lease, session.already_reported(order)).await? {
+            return Ok(());
+        }
+        self.order_step(lease, session.prepare_report(order)).await?;
+        lease.check(stop)?;
+        if self.order_step(lease, session.submit_report(order)).await? {
+            return Ok(());
+        }
+        Err(OrderTry::Failed(StepError::Retryable(format!(
+            "the portal ended the session while {} was submitted",
+            order.id
+        ))))
+    }
+
+    /// Runs one portal step of an order, abandoned as soon as the lease is lost.
+    async fn order_step<T>(
+        &self,
+        lease: &LeaseState,
+        step: impl Future<Output = Result<T, StepError>>,
+    ) -> Result<T, OrderTry> {
+        if let Some(why) = lease.lost() {
+            return Err(OrderTry::Stop(why));
+        }
+        tokio::select! {
+            biased;
+            result = step => result.map_err(OrderTry::Failed),
+            why = lease.until_lost() => Err(OrderTry::Stop(why)),
+        }
     }
 
     /// Records submitted orders as they come, committing whatever accumulated
@@ -336,14 +438,15 @@ impl<P: Portal> Worker<P> {
         stop: watch::Receiver<bool>,
     ) -> Result<Next, Stop> {
         let (fence, run_user_id) = (job.fence, job.run_user_id);
-        let mut batch = Vec::new();
+        let mut batch = Outcomes::default();
         while let Some(first) = submitted.recv().await {
             batch.clear();
             let mut done = false;
             let waiting = std::iter::from_fn(|| submitted.try_recv().ok());
             for message in std::iter::once(first).chain(waiting) {
                 match message {
-                    Recorded::Order(seq) => batch.push(seq),
+                    Recorded::Order(seq) => batch.reported.push(seq),
+                    Recorded::OrderFailed(seq, why) => batch.failed.push((seq, why)),
                     Recorded::RangeDone => done = true,
                 }
             }
@@ -356,13 +459,13 @@ impl<P: Portal> Worker<P> {
                     Ok(Completed::LeaseLost) => {
                         Stop::LeaseLost("the job was claimed by another worker".into())
                     }
-                    Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+                    Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             } else {
-                match self.db(|c| queue::record_reported(c, fence, run_user_id, &batch)) {
+                match self.db(|c| queue::record_orders(c, fence, run_user_id, &batch)) {
                     Ok(true) => continue,
                     Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
-                    Err(err) => Stop::Failed(format!("cannot record orders as reported: {err:#}")),
+                    Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             };
             lease.lose(why.clone());
@@ -382,7 +485,10 @@ impl<P: Portal> Worker<P> {
         }
         tokio::select! {
             biased;
-            result = step => result.map_err(|StepError::Retryable(why)| Stop::Failed(why)),
+            result = step => result.map_err(|err| match err {
+                StepError::Retryable(why) | StepError::Browser(why) => Stop::failed(why),
+                StepError::Unfit(why) | StepError::Fatal(why) => Stop::Fatal(why),
+            }),
             why = lease.until_lost() => Err(why),
         }
     }
@@ -402,7 +508,7 @@ impl<P: Portal> Worker<P> {
         loop {
             tick.tick().await;
             if lock.is_some() && started.elapsed() > self.config.range_lock_ttl {
-                lease.lose(Stop::Failed(format!(
+                lease.lose(Stop::failed(format!(
                     "range worked for longer than range_lock_ttl ({} s)",
                     self.config.range_lock_ttl.as_secs()
                 )));

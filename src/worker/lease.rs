@@ -19,8 +19,21 @@ pub enum Stop {
     PermitLost,
     /// Shutdown was asked: hand the job back.
     Shutdown,
-    /// A retryable failure of the job itself.
-    Failed(String),
+    /// A retryable failure of the job itself; `progressed`: the attempt
+    /// recorded orders first, so it does not use up a retry.
+    Failed { why: String, progressed: bool },
+    /// A failure that retrying cannot fix: the job fails at once.
+    Fatal(String),
+}
+
+impl Stop {
+    /// A retryable failure of an attempt that recorded nothing.
+    pub fn failed(why: impl Into<String>) -> Stop {
+        Stop::Failed {
+            why: why.into(),
+            progressed: false,
+        }
+    }
 }
 
 /// A lease renewed by a heartbeat: the browser permit (for as long as a slot

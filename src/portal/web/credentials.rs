@@ -10,6 +10,14 @@ use crate::config::WebPortal;
 /// Where the default credentials directory is, without systemd.
 pub const DEFAULT_CREDENTIALS_DIR: &str = "/etc/reporter/credentials";
 
+/// Names a user's credentials file in an error: "its credentials file `PATH`".
+pub fn hint(web: &WebPortal, user: &str) -> String {
+    match Credentials::from_config(web).file(user) {
+        Ok(path) => format!("its credentials file `{}`", path.display()),
+        Err(_) => "its credentials file".into(),
+    }
+}
+
 /// A password. Its `Debug` never shows it.
 pub struct Password(String);
 

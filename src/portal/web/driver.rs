@@ -99,14 +99,10 @@ impl Driver {
         }
     }
 
-    /// Opens a new headless Chromium with its own profile and download
-    /// directory, and page/script timeouts of `page_timeout`.
-    pub async fn new_session(
-        &self,
-        profile: &Path,
-        downloads: &Path,
-        page_timeout: Duration,
-    ) -> Result<Client, String> {
+    /// Opens a new headless Chromium with its own profile, and page/script
+    /// timeouts of `page_timeout`. (The export is fetched by the page, so no
+    /// download directory is needed.)
+    pub async fn new_session(&self, profile: &Path, page_timeout: Duration) -> Result<Client, String> {
         let args = [
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -128,9 +124,6 @@ impl Driver {
                 "binary": self.chromium,
                 "args": args,
                 "prefs": {
-                    "download.default_directory": downloads,
-                    "download.prompt_for_download": false,
-                    "download.directory_upgrade": true,
                     "safebrowsing.enabled": false,
                     "credentials_enable_service": false,
                     "profile.password_manager_enabled": false,

@@ -5,10 +5,14 @@
 //! memory only), so a user logs in once per worker; a profile or cookie never
 //! passes from one user to another.
 
+mod browser;
 pub mod credentials;
 pub mod driver;
+mod evidence;
 mod export;
+mod processes;
 mod session;
+mod steps;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context as _, Result};
 use fantoccini::cookies::Cookie;
 
-use super::{ExportedOrder, Portal, PortalUser, StepError};
+use super::{Portal, PortalUser, StepError};
 use crate::config::{BrowserConfig, WebPortal};
 use credentials::Credentials;
 use driver::Driver;
@@ -112,37 +116,39 @@ impl Portal for Web {
     }
 
     async fn login(&self, user: &PortalUser) -> Result<WebSession, StepError> {
+        // A missing or unsafe credentials file is the operator's to fix.
         let password = self
             .credentials
             .password(&user.name)
-            .map_err(StepError::Retryable)?;
+            .map_err(StepError::Fatal)?;
         let n = self.stats.browsers.fetch_add(1, Ordering::Relaxed);
         let dir = self.scratch.join(format!("session-{n}"));
-        let (profile, downloads) = (dir.join("profile"), dir.join("downloads"));
-        for d in [&profile, &downloads] {
-            std::fs::create_dir_all(d).map_err(|err| {
-                StepError::Retryable(format!("cannot create `{}`: {err}", d.display()))
-            })?;
-        }
+        let profile = dir.join("profile");
+        std::fs::create_dir_all(&profile).map_err(|err| {
+            StepError::Retryable(format!("cannot create `{}`: {err}", profile.display()))
+        })?;
         let client = match self
             .driver
-            .new_session(&profile, &downloads, self.settings.page_timeout)
+            .new_session(&profile, self.settings.page_timeout)
             .await
         {
             Ok(client) => client,
             Err(why) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(StepError::Retryable(why));
+                return Err(StepError::Browser(why));
             }
         };
         let mut session = WebSession::new(session::Parts {
-            client,
+            browser: browser::Browser {
+                client,
+                page_timeout: self.settings.page_timeout,
+                stats: self.stats.clone(),
+            },
             user: user.clone(),
             password,
             settings: self.settings.clone(),
             login: self.jar.of(&user.name),
             dir,
-            downloads,
             artifacts: self.artifacts.clone(),
             stats: self.stats.clone(),
         });
@@ -154,9 +160,4 @@ impl Portal for Web {
             }
         }
     }
-}
-
-/// Parses an export; public for the session module.
-fn parse_export(text: &str) -> Result<Vec<ExportedOrder>, String> {
-    export::parse(text)
 }
