@@ -94,6 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => args.run(&ctx)?,
         Command::RunSlot(args) => args.run(&ctx)?,
         Command::Work(args) => return commands::work::run(args, &ctx),
+        Command::Portal(command) => return command.run(&ctx),
         Command::Progress(args) => args.run(&ctx)?,
         Command::Status(args) => args.run(&ctx)?,
         Command::ResetSemaphore(args) => args.run(&ctx)?,

@@ -88,6 +88,9 @@ pub enum Command {
     Metrics(commands::metrics::MetricsArgs),
     /// Check the config, database, Redis and browser setup, one line per check
     Doctor(commands::doctor::DoctorArgs),
+    /// Try the portal's flows safely: log in, read the export, fill one form, never submit
+    #[command(subcommand)]
+    Portal(commands::portal::PortalCommand),
     /// Print the completion script of a shell (bash, zsh, fish, ...)
     #[command(hide = true)]
     Completions(commands::completions::CompletionsArgs),

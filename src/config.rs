@@ -626,6 +626,71 @@ mod tests {
         );
     }
 
+    /// The example's web portal, uncommented, and its flows, uncommented
+    /// once more: both forms load.
+    #[test]
+    fn the_commented_web_portal_of_the_example_parses_in_both_forms() {
+        let text = include_str!("../examples/reporter.toml");
+        let web = text
+            .split("\n# [portal]\n")
+            .nth(1)
+            .map(|rest| format!("# [portal]\n{rest}"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').strip_prefix(' ').unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let flat = parse(&web).expect("the flat form parses");
+        let PortalConfig::Web(flat) = flat.portal else {
+            panic!("a web portal")
+        };
+        assert_eq!(flat.report.steps.len(), 7);
+        // The flows are commented once more, from `# [[portal.login]]` on.
+        let mut flows = Vec::new();
+        let mut nested = false;
+        for line in web.lines() {
+            nested = (nested || line == "# [[portal.login]]") && line.starts_with('#');
+            flows.push(match nested {
+                true => line.trim_start_matches('#').trim_start(),
+                false => line,
+            });
+        }
+        let flows = flows.join("\n");
+        let config = parse(&flows).expect("the flows parse");
+        let PortalConfig::Web(web) = config.portal else {
+            panic!("a web portal")
+        };
+        assert_eq!(web.login.steps.len(), 6);
+        assert_eq!(web.csv.delimiter, b';');
+        assert_eq!(web.csv.url_id.as_deref(), Some("Internal id"));
+        assert_eq!(web.csv.extra, vec!["Total".to_string()]);
+        assert_eq!(web.report.steps.len(), 7);
+    }
+
+    #[test]
+    fn a_malformed_step_is_refused_with_its_key_path() {
+        let err = parse(
+            "[portal]\nkind = \"web\"\nbase_url = \"http://p\"\n\
+             [[portal.report]]\ngoto = \"/o/{order}\"\n[[portal.report]]\nfill = { selector = \"#a\" }\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("missing field `value`"),
+            "{err:#}"
+        );
+        let err = parse(
+            "[portal]\nkind = \"web\"\nbase_url = \"http://p\"\n\
+             [[portal.report]]\ngoto = \"/o/{order}\"\nclick = \"#b\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("`portal.report[1]`")
+                && format!("{err:#}").contains("exactly one action"),
+            "{err:#}"
+        );
+    }
+
     #[test]
     fn a_syntax_error_names_the_file_line_and_column() {
         let err = parse("range_size = 100\nlease_ttl = = 3\n")

@@ -865,7 +865,10 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .unwrap();
-        assert_eq!((job.as_str(), user.as_str(), run.as_str()), ("done", "failed", "failed"));
+        assert_eq!(
+            (job.as_str(), user.as_str(), run.as_str()),
+            ("done", "failed", "failed")
+        );
     }
 
     #[test]
@@ -886,14 +889,26 @@ mod tests {
             let job = claim(&mut conn, "w", Duration::from_secs(30), None)
                 .unwrap()
                 .unwrap();
-            let failed = fail(&mut conn, job.fence, "page 500", Failure::Progressed, &policy);
+            let failed = fail(
+                &mut conn,
+                job.fence,
+                "page 500",
+                Failure::Progressed,
+                &policy,
+            );
             assert!(matches!(failed.unwrap(), Failed::Retrying(_)));
         }
         assert_eq!(failures(&conn), ("retrying".into(), 0));
         let job = claim(&mut conn, "w", Duration::from_secs(30), None)
             .unwrap()
             .unwrap();
-        let failed = fail(&mut conn, job.fence, "login refused", Failure::Fatal, &policy);
+        let failed = fail(
+            &mut conn,
+            job.fence,
+            "login refused",
+            Failure::Fatal,
+            &policy,
+        );
         assert!(matches!(failed.unwrap(), Failed::Terminal));
         assert_eq!(failures(&conn), ("failed".into(), 1));
     }

@@ -5,6 +5,7 @@ pub mod completions;
 pub mod doctor;
 pub mod manpage;
 pub mod metrics;
+pub mod portal;
 pub mod progress;
 pub mod reservations;
 pub mod reserve;

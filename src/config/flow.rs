@@ -331,6 +331,35 @@ impl Flow {
         columns
     }
 
+    /// What shows the login form: the password field, and in a two-step
+    /// login (a click between the first field and the password) the first
+    /// field too, since the first page has no password field.
+    pub fn login_form(&self) -> Vec<Locator> {
+        let fills: Vec<(usize, &Locator)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| match step {
+                Step::Fill { target, .. } => Some((i, target)),
+                _ => None,
+            })
+            .collect();
+        let Some(password) = self.password_field() else {
+            return Vec::new();
+        };
+        let mut form = vec![password.clone()];
+        let at = |target: &Locator| self.steps.iter().position(|s| s.target() == Some(target));
+        if let (Some((first_at, first)), Some(password_at)) = (fills.first(), at(password))
+            && *first_at < password_at
+            && self.steps[*first_at..password_at]
+                .iter()
+                .any(|s| matches!(s, Step::Click(_)))
+        {
+            form.push((*first).clone());
+        }
+        form
+    }
+
     /// The login form's password field: the target of the `fill` that types
     /// `{password}`.
     pub fn password_field(&self) -> Option<&Locator> {
@@ -378,14 +407,20 @@ impl Flow {
                         || (name == FlowName::Report
                             && p.strip_prefix("column:").is_some_and(|c| !c.is_empty()));
                     if !known {
-                        let mut names: Vec<String> =
-                            name.placeholders().iter().map(|p| format!("{{{p}}}")).collect();
+                        let mut names: Vec<String> = name
+                            .placeholders()
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect();
                         if name == FlowName::Report {
                             names.push("{column:NAME}".into());
                         }
                         return Err((
                             at(i),
-                            format!("unknown placeholder `{{{p}}}`; this flow knows {}", names.join(", ")),
+                            format!(
+                                "unknown placeholder `{{{p}}}`; this flow knows {}",
+                                names.join(", ")
+                            ),
                         ));
                     }
                     if p == "password" && !matches!(step, Step::Fill { .. }) {
@@ -458,11 +493,18 @@ impl Flow {
     }
 }
 
+/// The steps of the login, export and report flows.
+pub struct FlowSteps {
+    pub login: Vec<Step>,
+    pub export: Vec<Step>,
+    pub report: Vec<Step>,
+}
+
 /// The default flows, from the flat `[portal.paths]` and `[portal.selectors]`.
 pub fn default_flows(
     paths: &PortalPaths,
     selectors: &PortalSelectors,
-) -> Result<(Vec<Step>, Vec<Step>, Vec<Step>), String> {
+) -> Result<FlowSteps, String> {
     let s = selectors;
     let css = |text: &str| Locator::parse(text);
     let template = |text: &str| Template(text.to_string());
@@ -506,7 +548,11 @@ pub fn default_flows(
         target: css(&s.confirmation)?,
         error: s.form_error.as_deref().map(css).transpose()?,
     });
-    Ok((login, export, report))
+    Ok(FlowSteps {
+        login,
+        export,
+        report,
+    })
 }
 
 /// A step as written: exactly one action key.
@@ -733,13 +779,17 @@ mod tests {
             flow.describe(4),
             "portal.report step 5 (fill `textarea[name=details]`)"
         );
-        assert_eq!(flow.describe(5), "portal.report step 6 (select `xpath=//select`)");
+        assert_eq!(
+            flow.describe(5),
+            "portal.report step 6 (select `xpath=//select`)"
+        );
         assert_eq!(flow.columns(), vec!["Total".to_string()]);
     }
 
     #[test]
     fn a_report_flow_without_a_probe_or_with_an_unknown_placeholder_is_refused() {
-        let err = steps("[[report]]\ngoto = \"/o/{order}\"\n[[report]]\nsubmit = \"b\"\n").unwrap_err();
+        let err =
+            steps("[[report]]\ngoto = \"/o/{order}\"\n[[report]]\nsubmit = \"b\"\n").unwrap_err();
         assert!(err.1.contains("reported_if"), "{err:?}");
         let err = steps("[[report]]\ngoto = \"/o/{orderid}\"\n").unwrap_err();
         assert_eq!(err.0, "portal.report[1]");
@@ -759,7 +809,7 @@ mod tests {
     #[test]
     fn placeholders_are_filled_and_percent_encoded_in_urls() {
         let url = Template("/orders/{order}?x={{y}}".into())
-            .render(|_| Some("SO/2026#1 &ü".into()), |v| percent_encode(v))
+            .render(|_| Some("SO/2026#1 &ü".into()), percent_encode)
             .unwrap();
         assert_eq!(url, "/orders/SO%2F2026%231%20%26%C3%BC?x={y}");
         assert!(Template("/a/{order".into()).pieces().is_err());
@@ -770,7 +820,10 @@ mod tests {
         assert_eq!(Locator::parse("#a").unwrap().kind, LocatorKind::Css);
         assert_eq!(Locator::parse("//a").unwrap().kind, LocatorKind::XPath);
         let link = Locator::parse("linkText=Sign in").unwrap();
-        assert_eq!((link.kind, link.value.as_str()), (LocatorKind::LinkText, "Sign in"));
+        assert_eq!(
+            (link.kind, link.value.as_str()),
+            (LocatorKind::LinkText, "Sign in")
+        );
         assert!(Locator::parse("id=").is_err());
     }
 }

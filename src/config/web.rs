@@ -43,8 +43,9 @@ pub struct WebPortal {
     /// How the export is read.
     pub csv: ExportFormat,
     /// The login form is shown (on the login page, or on any page once the
-    /// session ended): `selectors.login_form`, else the password field.
-    pub login_form: Locator,
+    /// session ended) when one of these is: `selectors.login_form`, else the
+    /// login flow's password field (and its first field, in a two-step login).
+    pub login_form: Vec<Locator>,
     /// Shown after a refused login.
     pub login_error: Option<Locator>,
     /// Shown once logged in (optional: without it, the login form gone is
@@ -312,9 +313,8 @@ impl FileWeb {
         if let Some(given) = self.selectors {
             selectors = given;
         }
-        let (default_login, default_export, default_report) =
-            flow::default_flows(&paths, &selectors)
-                .map_err(|why| bad(origin, "portal.selectors", &"(a selector)", &why))?;
+        let defaults = flow::default_flows(&paths, &selectors)
+            .map_err(|why| bad(origin, "portal.selectors", &"(a selector)", &why))?;
         let mut csv = ExportFormat::default();
         let export_steps = match self.export {
             None => None,
@@ -336,12 +336,25 @@ impl FileWeb {
                 }
                 if let Some(columns) = table.columns {
                     for (key, given, slot) in [
-                        ("portal.export.columns.order_id", columns.order_id, &mut csv.order_id),
-                        ("portal.export.columns.status", columns.status, &mut csv.status),
+                        (
+                            "portal.export.columns.order_id",
+                            columns.order_id,
+                            &mut csv.order_id,
+                        ),
+                        (
+                            "portal.export.columns.status",
+                            columns.status,
+                            &mut csv.status,
+                        ),
                     ] {
                         if let Some(v) = given {
                             if v.trim().is_empty() {
-                                return Err(bad(origin, key, &"\"\"", "give the column's header name"));
+                                return Err(bad(
+                                    origin,
+                                    key,
+                                    &"\"\"",
+                                    "give the column's header name",
+                                ));
                             }
                             *slot = v.trim().to_string();
                         }
@@ -351,9 +364,9 @@ impl FileWeb {
                 table.steps
             }
         };
-        let login = flow_from(origin, FlowName::Login, self.login, default_login)?;
-        let export = flow_from(origin, FlowName::Export, export_steps, default_export)?;
-        let report = flow_from(origin, FlowName::Report, self.report, default_report)?;
+        let login = flow_from(origin, FlowName::Login, self.login, defaults.login)?;
+        let export = flow_from(origin, FlowName::Export, export_steps, defaults.export)?;
+        let report = flow_from(origin, FlowName::Report, self.report, defaults.report)?;
         csv.extra = report.columns();
         let locator = |key: &str, v: &Option<String>| {
             v.as_deref()
@@ -361,16 +374,19 @@ impl FileWeb {
                 .transpose()
         };
         let login_form = match locator("portal.selectors.login_form", &selectors.login_form)? {
-            Some(form) => form,
-            None => login.password_field().cloned().ok_or_else(|| {
-                bad(origin, "portal.login", &"(steps)", "no step types the password")
-            })?,
+            Some(form) => vec![form],
+            None => login.login_form(),
         };
         let login_error = if selectors.login_error.trim().is_empty() {
             None
         } else {
             Some(Locator::parse(&selectors.login_error).map_err(|why| {
-                bad(origin, "portal.selectors.login_error", &selectors.login_error, &why)
+                bad(
+                    origin,
+                    "portal.selectors.login_error",
+                    &selectors.login_error,
+                    &why,
+                )
             })?)
         };
         let logged_in = locator("portal.selectors.logged_in", &selectors.logged_in)?;
@@ -408,8 +424,14 @@ fn flow_from(
             .into_iter()
             .enumerate()
             .map(|(i, step)| {
-                step.into_step()
-                    .map_err(|why| bad(origin, &format!("{}[{}]", name.key(), i + 1), &"(step)", &why))
+                step.into_step().map_err(|why| {
+                    bad(
+                        origin,
+                        &format!("{}[{}]", name.key(), i + 1),
+                        &"(step)",
+                        &why,
+                    )
+                })
             })
             .collect::<Result<Vec<_>>>()?,
     };

@@ -192,7 +192,9 @@ impl PortalSession for SimulatedSession {
 
     async fn already_reported(&mut self, order: &OrderToReport) -> Result<bool, StepError> {
         let mut memory = self.memory.lock().expect("portal memory");
-        memory.holds(&self.user.name, &order.id).map_err(Self::io_error)
+        memory
+            .holds(&self.user.name, &order.id)
+            .map_err(Self::io_error)
     }
 
     async fn prepare_report(&mut self, order: &OrderToReport) -> Result<(), StepError> {

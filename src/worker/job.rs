@@ -13,7 +13,9 @@ use super::lease::{LeaseState, Stop};
 use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::orders::OrderToReport;
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
-use crate::queue::{self, ClaimNext, ClaimedJob, Completed, Failed, Failure, JobKind, Next, Outcomes};
+use crate::queue::{
+    self, ClaimNext, ClaimedJob, Completed, Failed, Failure, JobKind, Next, Outcomes,
+};
 
 /// What the report loop tells the recorder.
 enum Recorded {
@@ -23,6 +25,15 @@ enum Recorded {
     OrderFailed(i64, String),
     /// Every order of the range is done: complete the job.
     RangeDone,
+}
+
+/// How a failed step outside an order's report stops its job: a fault that
+/// retrying may fix fails the attempt; anything else fails the job at once.
+fn step_stop(err: StepError) -> Stop {
+    match err {
+        StepError::Retryable(why) | StepError::Browser(why) => Stop::failed(why),
+        StepError::Unfit(why) | StepError::Fatal(why) => Stop::Fatal(why),
+    }
 }
 
 /// How one try at one order's report ended, when it did not succeed.
@@ -244,19 +255,33 @@ impl<P: Portal> Worker<P> {
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
     ) -> Result<Next, Stop> {
-        let pending = self.step(lease, session.download_pending()).await?;
+        // A transient fault (an export answered 500) is tried again in
+        // place, as an order's is, before the job fails.
+        let retry = &self.config.retry;
+        let mut attempt = 1;
+        let pending = loop {
+            match self.order_step(lease, session.download_pending()).await {
+                Ok(pending) => break pending,
+                Err(OrderTry::Failed(StepError::Retryable(why)))
+                    if attempt < retry.order_attempts =>
+                {
+                    let wait = retry.order_backoff * 2u32.saturating_pow(attempt - 1);
+                    tracing::warn!(attempt, error = %why, "download failed; trying it again in {:.1} s", wait.as_secs_f64());
+                    attempt += 1;
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        why = lease.until_lost() => return Err(why),
+                    }
+                }
+                Err(OrderTry::Failed(err)) => return Err(step_stop(err)),
+                Err(OrderTry::Stop(stop)) => return Err(stop),
+            }
+        };
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
         let next = self.claim_next(job, permit_lease, stop);
         let recorded = self.db(|c| {
-            queue::complete_download(
-                c,
-                job.fence,
-                &pending,
-                range_size,
-                retries,
-                next.as_ref(),
-            )
+            queue::complete_download(c, job.fence, &pending, range_size, retries, next.as_ref())
         });
         match recorded {
             Ok(Completed::Done(next)) => Ok(next),
@@ -394,10 +419,14 @@ impl<P: Portal> Worker<P> {
         stop: &watch::Receiver<bool>,
     ) -> Result<(), OrderTry> {
         lease.check(stop)?;
-        if self.order_step(lease, session.already_reported(order)).await? {
+        if self
+            .order_step(lease, session.already_reported(order))
+            .await?
+        {
             return Ok(());
         }
-        self.order_step(lease, session.prepare_report(order)).await?;
+        self.order_step(lease, session.prepare_report(order))
+            .await?;
         lease.check(stop)?;
         if self.order_step(lease, session.submit_report(order)).await? {
             return Ok(());
@@ -485,10 +514,7 @@ impl<P: Portal> Worker<P> {
         }
         tokio::select! {
             biased;
-            result = step => result.map_err(|err| match err {
-                StepError::Retryable(why) | StepError::Browser(why) => Stop::failed(why),
-                StepError::Unfit(why) | StepError::Fatal(why) => Stop::Fatal(why),
-            }),
+            result = step => result.map_err(step_stop),
             why = lease.until_lost() => Err(why),
         }
     }

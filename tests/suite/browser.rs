@@ -1,6 +1,8 @@
 //! End to end with real headless Chromium: the sample portal, chromedriver
 //! started by each worker, and `reporter work` processes through the binary.
 
+mod flows;
+
 use std::time::Duration;
 
 use crate::support::wait_for;
@@ -161,6 +163,18 @@ fn a_stuck_page_times_out_and_fails_its_step_with_its_evidence_named_in_progress
 /// No password appears in a log, the database or an artifact's name or content.
 #[track_caller]
 fn assert_secrets_kept(cluster: &WebCluster, logs: &[&str], artifacts: &[std::path::PathBuf]) {
+    assert_passwords_kept(cluster, &PASSWORDS, logs, artifacts);
+}
+
+/// No password appears in a worker's log, the database (with its WAL), an
+/// evidence file's name or an HTML page saved as evidence.
+#[track_caller]
+fn assert_passwords_kept(
+    cluster: &WebCluster,
+    passwords: &[(&str, &str)],
+    logs: &[&str],
+    artifacts: &[std::path::PathBuf],
+) {
     let mut haystacks: Vec<(String, Vec<u8>)> = logs
         .iter()
         .map(|id| (format!("{id}.log"), cluster.worker_log(id).into_bytes()))
@@ -178,7 +192,7 @@ fn assert_secrets_kept(cluster: &WebCluster, logs: &[&str], artifacts: &[std::pa
             haystacks.push((path.display().to_string(), std::fs::read(path).unwrap()));
         }
     }
-    for (_, password) in PASSWORDS {
+    for (_, password) in passwords {
         for (name, bytes) in &haystacks {
             let found = bytes
                 .windows(password.len())

@@ -58,12 +58,22 @@ impl Browser {
     }
 
     /// Runs a script that answers through its callback (the last argument).
-    pub async fn run_async(&self, what: &str, script: &str, args: Vec<Value>) -> Result<Value, StepError> {
+    pub async fn run_async(
+        &self,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, StepError> {
         self.command(what, self.client.execute_async(script, args))
             .await
     }
 
-    pub async fn run(&self, what: &str, script: &str, args: Vec<Value>) -> Result<Value, StepError> {
+    pub async fn run(
+        &self,
+        what: &str,
+        script: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, StepError> {
         self.command(what, self.client.execute(script, args)).await
     }
 

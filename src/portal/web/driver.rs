@@ -102,7 +102,11 @@ impl Driver {
     /// Opens a new headless Chromium with its own profile, and page/script
     /// timeouts of `page_timeout`. (The export is fetched by the page, so no
     /// download directory is needed.)
-    pub async fn new_session(&self, profile: &Path, page_timeout: Duration) -> Result<Client, String> {
+    pub async fn new_session(
+        &self,
+        profile: &Path,
+        page_timeout: Duration,
+    ) -> Result<Client, String> {
         let args = [
             "--headless=new".to_string(),
             "--no-sandbox".into(),

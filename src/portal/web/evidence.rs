@@ -52,7 +52,12 @@ pub(super) async fn save(browser: &Browser, base: &Path, error: StepError) -> St
     if let Some(dir) = base.parent()
         && let Err(err) = std::fs::create_dir_all(dir)
     {
-        return error.map(|why| format!("{why} (no screenshot: cannot create `{}`: {err})", dir.display()));
+        return error.map(|why| {
+            format!(
+                "{why} (no screenshot: cannot create `{}`: {err})",
+                dir.display()
+            )
+        });
     }
     let (shot, page) = capture(browser, base).await;
     error.map(|why| format!("{why} ({shot}, {page})"))
@@ -63,13 +68,18 @@ pub(super) async fn capture(browser: &Browser, base: &Path) -> (String, String) 
     // A stuck page may hold the browser up to its page timeout again.
     let limit = browser.page_timeout * 2 + Duration::from_secs(20);
     let client = &browser.client;
-    let png = base.with_extension("png");
+    let with = |extension: &str| {
+        let mut name = base.as_os_str().to_owned();
+        name.push(format!(".{extension}"));
+        PathBuf::from(name)
+    };
+    let png = with("png");
     let shot = browser
         .command_within(limit, "taking a screenshot", client.screenshot())
         .await
         .map_err(|e| e.message().to_string())
         .and_then(|bytes| std::fs::write(&png, bytes).map_err(|e| e.to_string()));
-    let html = base.with_extension("html");
+    let html = with("html");
     let source = browser
         .command_within(limit, "reading the page", client.source())
         .await
@@ -87,7 +97,7 @@ pub(super) async fn capture(browser: &Browser, base: &Path) -> (String, String) 
 }
 
 /// A name safe as one path component.
-pub(super) fn safe(name: &str) -> String {
+pub fn safe(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {

@@ -31,7 +31,7 @@ function start() {
   try {
     const nav = performance.getEntriesByType("navigation")[0];
     if (nav && nav.responseStatus >= 400) return done(["http", nav.responseStatus]);
-    if (loginForm && find(loginForm)) return done(["login"]);
+    if (loginForm && loginForm.some((l) => find(l))) return done(["login"]);
     const el = find(loc);
     if (!el) return Date.now() > deadline ? done(["missing"]) : setTimeout(start, 50);
     let url;
@@ -58,7 +58,7 @@ function start() {
         const type = r.headers.get("content-type") || "";
         if (loginForm && type.includes("html")) {
           const page = new DOMParser().parseFromString(text, "text/html");
-          if (find(loginForm, page)) return done(["login"]);
+          if (loginForm.some((l) => find(l, page))) return done(["login"]);
         }
         done(["ok", r.status, type, text]);
       }))
@@ -117,7 +117,10 @@ pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, Ex
     let status_at = column(&format.status, "status")?;
     let mut extra = Vec::new();
     for name in format.url_id.iter().chain(&format.extra) {
-        extra.push((name.clone(), column(name, "url_id (or the report flow's {column:...})")?));
+        extra.push((
+            name.clone(),
+            column(name, "url_id (or the report flow's {column:...})")?,
+        ));
     }
     let mut orders = Vec::new();
     for (n, row) in reader.records().enumerate() {
@@ -140,7 +143,12 @@ pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, Ex
         }
         let fields: BTreeMap<String, String> = extra
             .iter()
-            .map(|(name, at)| (name.clone(), row.get(*at).unwrap_or_default().trim().to_string()))
+            .map(|(name, at)| {
+                (
+                    name.clone(),
+                    row.get(*at).unwrap_or_default().trim().to_string(),
+                )
+            })
             .collect();
         orders.push(ExportedOrder {
             id: id.trim().to_string(),

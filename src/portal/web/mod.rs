@@ -13,6 +13,7 @@ mod export;
 mod processes;
 mod session;
 mod steps;
+mod trace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,7 +27,9 @@ use super::{Portal, PortalUser, StepError};
 use crate::config::{BrowserConfig, WebPortal};
 use credentials::Credentials;
 use driver::Driver;
+pub use evidence::safe as safe_name;
 pub use session::WebSession;
+pub use trace::Trace;
 
 /// The web portal of one worker.
 pub struct Web {
@@ -39,6 +42,8 @@ pub struct Web {
     scratch: PathBuf,
     jar: Arc<CookieJar>,
     pub stats: Arc<BrowserStats>,
+    /// `portal try`: the page saved after every step.
+    trace: Option<Arc<Trace>>,
 }
 
 /// What the browsers of this worker did, for the log and the benchmark.
@@ -98,7 +103,18 @@ impl Web {
             scratch,
             jar: Arc::default(),
             stats: Arc::default(),
+            trace: None,
         })
+    }
+
+    /// Saves the page after every step into the trace's directory.
+    pub fn with_trace(mut self, trace: Arc<Trace>) -> Web {
+        self.trace = Some(trace);
+        self
+    }
+
+    pub fn settings(&self) -> &WebPortal {
+        &self.settings
     }
 }
 
@@ -151,6 +167,7 @@ impl Portal for Web {
             dir,
             artifacts: self.artifacts.clone(),
             stats: self.stats.clone(),
+            trace: self.trace.clone(),
         });
         match session.sign_in().await {
             Ok(()) => Ok(session),

@@ -15,9 +15,10 @@ use super::credentials::Password;
 use super::evidence::{self, Place};
 use super::export::{self, DOWNLOAD_JS, ExportError};
 use super::steps::{Flowed, Runner, Vars};
+use super::trace::Trace;
 use super::{BrowserStats, Login, processes};
 use crate::config::WebPortal;
-use crate::config::flow::{Flow, Step};
+use crate::config::flow::{Flow, Locator, Step};
 use crate::orders::{OrderToReport, Pending};
 use crate::portal::{JobScope, PortalSession, PortalUser, StepError};
 
@@ -31,6 +32,7 @@ pub(super) struct Parts {
     pub dir: PathBuf,
     pub artifacts: PathBuf,
     pub stats: Arc<BrowserStats>,
+    pub trace: Option<Arc<Trace>>,
 }
 
 pub struct WebSession {
@@ -58,7 +60,7 @@ if (nav && nav.responseStatus >= 400) return ['http', nav.responseStatus];
 if (document.readyState !== 'complete') return ['loading'];
 if (find(error)) return ['refused'];
 if (loggedIn) return find(loggedIn) ? ['in'] : ['waiting'];
-return find(form) ? ['waiting'] : ['in'];";
+return form.some(find) ? ['waiting'] : ['in'];";
 
 /// Reads the page after a submit.
 const ANSWER_JS: &str = "const [confirmation, formError, reported, loginForm, submit] = arguments;
@@ -77,12 +79,17 @@ if (confirmation && find(confirmation)) return ['confirmed'];
 if (find(reported)) return ['reported'];
 const error = find(formError);
 if (error) return ['form-error', error.textContent.trim().slice(0, 200)];
-if (find(loginForm)) return ['login'];
+if (loginForm.some(find)) return ['login'];
 if (document.readyState !== 'complete' || find(submit)) return ['waiting'];
 return confirmation ? ['waiting'] : ['confirmed'];";
 
-fn locator_json(l: &crate::config::flow::Locator) -> serde_json::Value {
+fn locator_json(l: &Locator) -> serde_json::Value {
     json!({"kind": l.kind.script_name(), "value": l.value})
+}
+
+/// The login form's locators, for the page scripts.
+pub(super) fn login_form_json(form: &[Locator]) -> serde_json::Value {
+    form.iter().map(locator_json).collect()
 }
 
 impl WebSession {
@@ -122,7 +129,8 @@ impl WebSession {
                 order,
                 settings,
             },
-            login_form: (!logging_in).then_some(&settings.login_form),
+            login_form: (!logging_in).then_some(settings.login_form.as_slice()),
+            trace: self.parts.trace.as_deref(),
         };
         runner.run(from, to).await
     }
@@ -175,7 +183,10 @@ impl WebSession {
         let client = &self.browser().client;
         for cookie in cookies {
             self.browser()
-                .command("setting the session cookie", client.add_cookie(cookie.clone()))
+                .command(
+                    "setting the session cookie",
+                    client.add_cookie(cookie.clone()),
+                )
                 .await?;
         }
         Ok(())
@@ -188,7 +199,9 @@ impl WebSession {
         self.parts.stats.logins.fetch_add(1, Ordering::Relaxed);
         tracing::info!(user = %self.parts.user.name, "logging in to the portal");
         let steps = settings.login.steps.len();
-        if let Flowed::Reported | Flowed::LoggedOut = self.run(&settings.login, None, 0, steps).await? {
+        if let Flowed::Reported | Flowed::LoggedOut =
+            self.run(&settings.login, None, 0, steps).await?
+        {
             return Err(StepError::Unfit(
                 "the login flow halted before its end (a reported_if step has no place there)"
                     .into(),
@@ -209,7 +222,7 @@ impl WebSession {
         let args = vec![
             settings.login_error.as_ref().map(locator_json).into(),
             settings.logged_in.as_ref().map(locator_json).into(),
-            locator_json(&settings.login_form),
+            login_form_json(&settings.login_form),
         ];
         let deadline = Instant::now() + settings.page_timeout;
         let user = &self.parts.user;
@@ -217,7 +230,11 @@ impl WebSession {
         loop {
             let answer = self
                 .browser()
-                .run("reading the page after the login", LOGIN_STATE_JS, args.clone())
+                .run(
+                    "reading the page after the login",
+                    LOGIN_STATE_JS,
+                    args.clone(),
+                )
                 .await;
             let state = match &answer {
                 Ok(v) => v[0].as_str().unwrap_or_default().to_string(),
@@ -244,7 +261,15 @@ impl WebSession {
                 _ if Instant::now() >= deadline => {
                     let marker = match &settings.logged_in {
                         Some(marker) => format!("the logged-in marker `{marker}` did not appear"),
-                        None => format!("the login form `{}` is still shown", settings.login_form),
+                        None => format!(
+                            "the login form `{}` is still shown",
+                            settings
+                                .login_form
+                                .iter()
+                                .map(Locator::to_string)
+                                .collect::<Vec<_>>()
+                                .join("`, `")
+                        ),
                     };
                     return Err(StepError::Fatal(format!(
                         "the login of `{}` did not finish within {} s: {marker}; check the password in {} (or set portal.selectors.login_error to the portal's error message)",
@@ -279,10 +304,13 @@ impl WebSession {
             let args = vec![
                 locator_json(target),
                 json!(timeout_ms),
-                locator_json(&settings.login_form),
+                login_form_json(&settings.login_form),
             ];
             let what = flow.describe(last);
             let answer = self.browser().run_async(&what, DOWNLOAD_JS, args).await?;
+            if let Some(trace) = &self.parts.trace {
+                trace.after(self.browser(), flow, last).await;
+            }
             match answer[0].as_str().unwrap_or_default() {
                 "ok" => {
                     let status = answer[1].as_u64().unwrap_or(0);
@@ -369,7 +397,7 @@ impl WebSession {
             confirmation.map(locator_json).into(),
             form_error.map(locator_json).into(),
             reported.map(locator_json).into(),
-            locator_json(&settings.login_form),
+            login_form_json(&settings.login_form),
             locator_json(button),
         ];
         let what = match confirmation {
@@ -418,9 +446,15 @@ impl WebSession {
         }
     }
 
-    /// Where the login of this session went wrong, for `portal try`.
-    pub(super) fn parts(&self) -> &Parts {
-        &self.parts
+    /// `portal try`: runs the report flow for one order up to its submit,
+    /// which it never clicks. `true`: the order already has a report.
+    pub async fn fill_without_submitting(
+        &mut self,
+        order: &OrderToReport,
+    ) -> Result<bool, StepError> {
+        let reported = self.already_reported(order).await?;
+        self.prepared = None;
+        Ok(reported)
     }
 }
 

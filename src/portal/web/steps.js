@@ -87,7 +87,7 @@ function step() {
     const status = httpStatus();
     if (status >= 400) return done(["http", status]);
     while (i < ops.length) {
-      if (loginForm && find(loginForm)) return done(["login"]);
+      if (loginForm && loginForm.some((l) => find(l))) return done(["login"]);
       const op = ops[i];
       const el = find(op.loc);
       const late = Date.now() > deadline;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::browser::Browser;
 use super::credentials::Password;
+use super::trace::Trace;
 use crate::config::WebPortal;
 use crate::config::flow::{Choice, Flow, Locator, Step, Template, percent_encode};
 use crate::orders::OrderToReport;
@@ -84,7 +85,9 @@ pub(super) struct Runner<'a> {
     pub vars: Vars<'a>,
     /// The login form's locator, to notice an ended session; `None` while
     /// logging in.
-    pub login_form: Option<&'a Locator>,
+    pub login_form: Option<&'a [Locator]>,
+    /// `portal try`: each step runs on its own and the page is saved after it.
+    pub trace: Option<&'a Trace>,
 }
 
 impl Runner<'_> {
@@ -98,11 +101,15 @@ impl Runner<'_> {
                     if let Flush::Halt(halt) = self.flush(&mut ops, None).await? {
                         return Ok(halt);
                     }
-                    let url = self.vars.url(template).map_err(|why| self.unfit(index, &why))?;
+                    let url = self
+                        .vars
+                        .url(template)
+                        .map_err(|why| self.unfit(index, &why))?;
                     self.browser
                         .goto(&url)
                         .await
                         .map_err(|e| e.map(|m| format!("{}: {m}", self.flow.describe(index))))?;
+                    self.traced(index).await;
                 }
                 Step::Click(target) => {
                     let element = match self.flush(&mut ops, Some((index, target))).await? {
@@ -112,21 +119,33 @@ impl Runner<'_> {
                     let element = element.ok_or_else(|| self.missing(index))?;
                     let what = self.flow.describe(index);
                     self.browser.click(&what, &element).await?;
+                    self.traced(index).await;
                 }
-                step => ops.push(self.op(index, step)?),
+                step => {
+                    ops.push(self.op(index, step)?);
+                    if self.trace.is_some() {
+                        if let Flush::Halt(halt) = self.flush(&mut ops, None).await? {
+                            self.traced(index).await;
+                            return Ok(halt);
+                        }
+                        self.traced(index).await;
+                    }
+                }
             }
         }
-        let find = self
-            .flow
-            .steps
-            .get(to)
-            .and_then(|step| match step {
-                Step::Submit(target) | Step::Click(target) => Some((to, target)),
-                _ => None,
-            });
+        let find = self.flow.steps.get(to).and_then(|step| match step {
+            Step::Submit(target) | Step::Click(target) => Some((to, target)),
+            _ => None,
+        });
         match self.flush(&mut ops, find).await? {
             Flush::Halt(halt) => Ok(halt),
             Flush::Continue(element) => Ok(Flowed::Done(element)),
+        }
+    }
+
+    async fn traced(&self, index: usize) {
+        if let Some(trace) = self.trace {
+            trace.after(self.browser, self.flow, index).await;
         }
     }
 
@@ -139,7 +158,9 @@ impl Runner<'_> {
                 target,
                 value,
                 optional,
-            } => json!({"op": "fill", "index": index, "loc": loc(target), "value": text(value)?, "optional": optional}),
+            } => {
+                json!({"op": "fill", "index": index, "loc": loc(target), "value": text(value)?, "optional": optional})
+            }
             Step::Select { target, choice } => {
                 let (by, value) = match choice {
                     Choice::Value(t) => ("value", text(t)?),
@@ -184,12 +205,14 @@ impl Runner<'_> {
             return Ok(Flush::Continue(None));
         }
         let timeout_ms = (self.browser.page_timeout.as_millis() as u64 * 4 / 5).max(500);
-        let login_form = self
-            .login_form
-            .map(|l| json!({"kind": l.kind.script_name(), "value": l.value}));
+        let login_form = self.login_form.map(super::session::login_form_json);
         let first = ops[0]["index"].as_u64().unwrap_or(0) as usize;
         let what = self.flow.describe(first);
-        let args = vec![Value::Array(std::mem::take(ops)), json!(timeout_ms), json!(login_form)];
+        let args = vec![
+            Value::Array(std::mem::take(ops)),
+            json!(timeout_ms),
+            json!(login_form),
+        ];
         let answer = self.browser.run_async(&what, STEPS_JS, args).await?;
         let index = |i: usize| answer[i].as_u64().map(|n| n as usize);
         match answer[0].as_str().unwrap_or_default() {

@@ -21,16 +21,52 @@ pub struct SamplePortal {
     child: Child,
 }
 
+/// Which test portal a cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalApp {
+    /// `examples/sample_portal.rs`: the demo's portal, the default flows.
+    Sample,
+    /// `examples/claims_portal.rs`: other markup, a two-step login, faults.
+    Claims,
+}
+
+impl PortalApp {
+    fn program(self) -> &'static str {
+        match self {
+            PortalApp::Sample => "sample_portal",
+            PortalApp::Claims => "claims_portal",
+        }
+    }
+
+    fn banner(self) -> &'static str {
+        match self {
+            PortalApp::Sample => "sample portal listening on http://",
+            PortalApp::Claims => "claims portal listening on http://",
+        }
+    }
+}
+
 impl SamplePortal {
-    /// Starts the portal for `users` (login, password) with extra flags.
+    /// Starts the sample portal for `users` (login, password) with extra flags.
     pub fn start(dir: &Path, users: &[(&str, &str)], flags: &[&str]) -> SamplePortal {
+        SamplePortal::start_app(PortalApp::Sample, dir, users, flags)
+    }
+
+    /// Starts a test portal for `users` (login, password) with extra flags.
+    pub fn start_app(
+        app: PortalApp,
+        dir: &Path,
+        users: &[(&str, &str)],
+        flags: &[&str],
+    ) -> SamplePortal {
         let program = Path::new(binary())
             .parent()
             .expect("target directory")
-            .join("examples/sample_portal");
+            .join("examples")
+            .join(app.program());
         assert!(
             program.is_file(),
-            "the sample portal is not built at {}; run `cargo build --examples` (cargo test builds it)",
+            "the test portal is not built at {}; run `cargo build --examples` (cargo test builds it)",
             program.display()
         );
         let users_file = dir.join("portal-users.txt");
@@ -43,14 +79,14 @@ impl SamplePortal {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start the sample portal");
+            .expect("start the test portal");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let address = line
             .trim()
-            .strip_prefix("sample portal listening on http://")
+            .strip_prefix(app.banner())
             .unwrap_or_else(|| panic!("unexpected portal banner: {line:?}"))
             .to_string();
         SamplePortal { address, child }
@@ -137,12 +173,40 @@ pub struct WebSetup<'a> {
     pub retries: u32,
 }
 
+/// A test beyond the defaults: another portal, more config.
+pub struct WebExtra<'a> {
+    pub app: PortalApp,
+    /// Appended to the config after the `[portal]` keys (flows, columns).
+    pub portal_config: &'a str,
+    /// Replaces the `[retry]` table (the defaults when empty).
+    pub retry_config: Option<&'a str>,
+}
+
+impl Default for WebExtra<'_> {
+    fn default() -> Self {
+        WebExtra {
+            app: PortalApp::Sample,
+            portal_config: "",
+            retry_config: None,
+        }
+    }
+}
+
 impl WebCluster {
     pub fn start(setup: WebSetup) -> WebCluster {
+        WebCluster::start_with(setup, WebExtra::default())
+    }
+
+    pub fn start_with(setup: WebSetup, extra: WebExtra) -> WebCluster {
         require_chromium();
         let redis = RedisServer::start();
         let mut sandbox = Sandbox::new();
-        let portal = SamplePortal::start(sandbox.dir.path(), setup.users, setup.portal_flags);
+        let portal = SamplePortal::start_app(
+            extra.app,
+            sandbox.dir.path(),
+            setup.users,
+            setup.portal_flags,
+        );
         let credentials = sandbox.path("credentials");
         std::fs::create_dir(&credentials).unwrap();
         std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -151,11 +215,18 @@ impl WebCluster {
             std::fs::write(&file, format!("{password}\n")).unwrap();
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
+        let retry = match extra.retry_config {
+            Some(text) => text.to_string(),
+            None => format!(
+                "report_retries = {retries}\nreport_delay = 0.5\ndownload_retries = {retries}\ndownload_delay = 0.5\njitter = 0.0\n",
+                retries = setup.retries
+            ),
+        };
         sandbox.config(&format!(
             "redis_url = \"{}\"\nkey_prefix = \"test\"\nmax_active_browsers = {}\nrange_size = {}\n\
              lease_ttl = {}\nrange_lock_ttl = 600\n\
-             [retry]\nreport_retries = {retries}\nreport_delay = 0.5\ndownload_retries = {retries}\ndownload_delay = 0.5\njitter = 0.0\n\
-             [portal]\nkind = \"web\"\nbase_url = \"{}\"\ncredentials_dir = \"{}\"\npage_timeout = {}\n",
+             [retry]\n{retry}\
+             [portal]\nkind = \"web\"\nbase_url = \"{}\"\ncredentials_dir = \"{}\"\npage_timeout = {}\n{}",
             redis.url(),
             setup.max_active_browsers,
             setup.range_size,
@@ -163,7 +234,7 @@ impl WebCluster {
             portal.url(),
             credentials.display(),
             setup.page_timeout,
-            retries = setup.retries,
+            extra.portal_config,
         ));
         // Browser profiles go under the sandbox, so this test's Chromiums can be told apart.
         let tmp = sandbox.path("tmp");
@@ -201,6 +272,27 @@ impl WebCluster {
             .filter_map(|l| l.split_once(':'))
             .map(|(u, p)| (u.to_string(), p.to_string()))
             .collect()
+    }
+
+    /// Adds the users with a login each (name, login), reserves them at
+    /// `hour` and creates the run.
+    pub fn run_for_logins(&self, hour: u32, users: &[(&str, &str)]) -> i64 {
+        let hour = hour.to_string();
+        self.sandbox
+            .run(&["slots", "set", &hour, "--max-users", "100"])
+            .ok();
+        for (name, login) in users {
+            self.sandbox
+                .run(&["users", "add", name, "--login", login])
+                .ok();
+            self.sandbox.run(&["reserve", name, "--hour", &hour]).ok();
+        }
+        let created = self
+            .sandbox
+            .run(&["run-slot", "--hour", &hour, "--json"])
+            .ok()
+            .json();
+        created["run_id"].as_i64().expect("run id")
     }
 
     /// Starts `reporter work`; its stderr goes to `<id>.log`.
