@@ -11,6 +11,7 @@ mod install;
 mod metrics;
 mod migrations;
 mod monitoring;
+mod package;
 mod reservations;
 mod run_slot;
 mod systemd_notify;
