@@ -6,6 +6,7 @@ mod support;
 mod browser;
 mod cli_errors;
 mod config_loading;
+mod contrib;
 mod doctor;
 mod install;
 mod metrics;
