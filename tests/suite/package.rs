@@ -477,7 +477,39 @@ fn install_then_remove_then_purge_leaves_only_the_system_user() {
         text(&version.stdout)
     );
 
-    // The operator's state: a password and a database.
+    // An upgrade of an untouched config replaces it, without a question.
+    let next = next_version(root.dir.path());
+    let upgrade = root.dpkg(&["-i", &next.display().to_string()], "").ok();
+    assert!(
+        !upgrade.output.contains("Configuration file"),
+        "{}",
+        upgrade.output
+    );
+    assert_eq!(root.installed_version().as_deref(), Some("0.1.0-2"));
+    let config = fs::read_to_string(root.path("etc/reporter/reporter.toml")).unwrap();
+    assert!(config.ends_with("# a line new in 0.1.0-2\n"), "{config}");
+    assert!(!root.path("etc/reporter/reporter.toml.dpkg-dist").exists());
+    assert_eq!(
+        owner_mode(&root.path("etc/reporter/reporter.toml")),
+        (0o640, 0, gid)
+    );
+
+    // The operator's state: a password, a database, and what `systemctl enable
+    // reporter-run-slot.timer reporter-worker@1` links.
+    for (link, unit) in [
+        (
+            "timers.target.wants/reporter-run-slot.timer",
+            "reporter-run-slot.timer",
+        ),
+        (
+            "multi-user.target.wants/reporter-worker@1.service",
+            "reporter-worker@.service",
+        ),
+    ] {
+        let link = root.path(&format!("etc/systemd/system/{link}"));
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(format!("/lib/systemd/system/{unit}"), &link).unwrap();
+    }
     fs::write(root.path("etc/reporter/credentials/alice"), "secret\n").unwrap();
     fs::create_dir_all(root.path("var/lib/reporter")).unwrap();
     fs::write(root.path("var/lib/reporter/reporter.db"), "").unwrap();
