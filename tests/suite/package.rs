@@ -576,3 +576,30 @@ fn an_upgrade_keeps_the_operators_edited_config_and_sets_the_new_example_beside_
     assert!(shipped.ends_with("# a line new in 0.1.0-2\n"), "{shipped}");
     assert!(!shipped.contains("the operator's edit"));
 }
+
+#[test]
+fn package_help_says_what_it_builds_and_a_bad_argument_or_binary_is_refused() {
+    let script = format!("{SOURCE}/scripts/package");
+    let help = run(Command::new("bash").arg(&script).arg("--help"));
+    let help = text(&help.stdout);
+    assert!(help.starts_with("Usage: scripts/package"), "{help}");
+    assert!(help.contains("cargo deb --no-build"), "{help}");
+    for (args, message) in [
+        (
+            vec!["--bogus"],
+            "package: unknown argument `--bogus`; see scripts/package --help\n",
+        ),
+        (
+            vec!["--binary", "/nonexistent/reporter"],
+            "package: binary `/nonexistent/reporter` is not an executable file; build it or pass another --binary\n",
+        ),
+    ] {
+        let refused = Command::new("bash")
+            .arg(&script)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&refused.stderr), message, "{args:?}");
+    }
+}
