@@ -22,6 +22,14 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Installs a cargo subcommand from crates.io when `cargo SUBCOMMAND` is missing.
+# Usage: ensure_cargo_tool SUBCOMMAND CRATE
+ensure_cargo_tool() {
+    cargo "$1" --version >/dev/null 2>&1 && return 0
+    echo "installing $2 with cargo install (takes a few minutes) ..." >&2
+    cargo install --locked --quiet "$2"
+}
+
 ensure_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
         echo "cargo is not installed; install Rust from rustup (https://rustup.rs) and run this again" >&2

@@ -77,10 +77,16 @@ fn permits_held(ctx: &Context) -> Option<usize> {
 
 fn render(ctx: &Context, conn: &Connection, permits_held: Option<usize>) -> Result<String> {
     let mut page = Exposition::default();
+    page.gauge(
+        "reporter_metrics_timestamp_seconds",
+        "When these metrics were computed, Unix time: the moment the other gauges describe.",
+    )
+    .sample("reporter_metrics_timestamp_seconds", &[], seconds(now_ms()));
     permits(&mut page, ctx, permits_held);
     jobs(&mut page, conn)?;
     run_orders(&mut page, conn)?;
     last_run(&mut page, conn)?;
+    oldest_unfinished_run(&mut page, conn)?;
     worker_heartbeats(&mut page, conn)?;
     Ok(page.into_text())
 }
@@ -201,6 +207,25 @@ fn last_run(page: &mut Exposition, conn: &Connection) -> Result<()> {
         &[],
         seconds(finished_at),
     );
+    Ok(())
+}
+
+/// The hour of the oldest run not finished yet; absent when every run is. An
+/// alert compares it with the metrics' own timestamp: more than an hour apart,
+/// and a run is still going when the next one has started.
+fn oldest_unfinished_run(page: &mut Exposition, conn: &Connection) -> Result<()> {
+    let scheduled_at: Option<i64> = conn
+        .prepare_cached("SELECT MIN(scheduled_at) FROM runs WHERE finished_at IS NULL")?
+        .query_row([], |r| r.get(0))?;
+    let Some(scheduled_at) = scheduled_at else {
+        return Ok(());
+    };
+    let name = "reporter_oldest_unfinished_run_scheduled_timestamp_seconds";
+    page.gauge(
+        name,
+        "Start of the hour of the oldest run not finished yet, Unix time.",
+    )
+    .sample(name, &[], seconds(scheduled_at));
     Ok(())
 }
 

@@ -97,6 +97,41 @@ fn after_a_drained_run_metrics_count_its_jobs_and_orders() {
 }
 
 #[test]
+fn an_unfinished_run_shows_its_hour_until_it_is_done_and_the_metrics_say_when_they_were_made() {
+    let mut cluster = Cluster::start(Setup {
+        pending_orders: Some(20),
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(7, &[("alice", 0)]);
+    let scheduled_at: i64 = cluster
+        .sandbox
+        .conn()
+        .query_row("SELECT scheduled_at FROM runs WHERE id = ?1", [run], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let page = metrics(&cluster.sandbox);
+    assert_eq!(
+        page.value(
+            "reporter_oldest_unfinished_run_scheduled_timestamp_seconds",
+            &[]
+        ),
+        scheduled_at as f64 / 1000.0
+    );
+    let made = page.value("reporter_metrics_timestamp_seconds", &[]);
+    assert!((now_seconds() - made).abs() < 60.0, "made at {made}");
+
+    let worker = cluster.spawn_worker("w", &["--until-idle"]);
+    assert_eq!(cluster.wait_worker(worker, Duration::from_secs(60)), 0);
+    let page = metrics(&cluster.sandbox);
+    assert!(
+        page.named("reporter_oldest_unfinished_run_scheduled_timestamp_seconds")
+            .is_empty(),
+        "no unfinished run once the run is done"
+    );
+}
+
+#[test]
 fn failed_orders_of_a_run_match_what_progress_records() {
     let mut cluster = Cluster::start(Setup {
         pending_orders: Some(60),
