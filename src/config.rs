@@ -49,6 +49,9 @@ pub struct RetryPolicy {
     pub report_delay: Duration,
     /// Share of the delay added or taken at random, 0 to 1.
     pub jitter: f64,
+    /// Times a job's lease may expire under its worker (the worker died,
+    /// wedged or starved) before the job ends failed.
+    pub max_lease_expiries: u32,
 }
 
 /// The portal the jobs talk to.
@@ -89,6 +92,7 @@ impl Default for Config {
                 report_retries: 2,
                 report_delay: Duration::from_secs(60),
                 jitter: 0.1,
+                max_lease_expiries: 3,
             },
             portal: PortalConfig::Simulated(SimulatedPortal {
                 download: Duration::from_millis(2000),
@@ -129,6 +133,7 @@ struct FileRetry {
     report_retries: Option<i64>,
     report_delay: Option<f64>,
     jitter: Option<f64>,
+    max_lease_expiries: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -264,6 +269,9 @@ impl Config {
         }
         if let Some(v) = retry.jitter {
             r.jitter = check(origin, "retry.jitter", v, share(v))?;
+        }
+        if let Some(v) = retry.max_lease_expiries {
+            r.max_lease_expiries = check(origin, "retry.max_lease_expiries", v, whole(v, 1, 1000))?;
         }
         Ok(())
     }

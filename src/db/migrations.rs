@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_status_checks.sql",
         include_str!("../../sql/0003_status_checks.sql"),
     ),
+    (
+        4,
+        "0004_lease_expiries.sql",
+        include_str!("../../sql/0004_lease_expiries.sql"),
+    ),
 ];
 
 /// The schema version this build knows.
@@ -116,11 +121,20 @@ mod tests {
                  VALUES (8, 'report', 1, 1, 1, 'running', 2, 2, 1, 0, 'w', 99, 0);",
         )
         .unwrap();
+        // The columns these tables had before the rebuild (later migrations add more).
+        let columns_of = |table: &str| -> String {
+            let stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            stmt.column_names().join(", ")
+        };
+        let columns_before = [
+            ("run_orders", columns_of("run_orders")),
+            ("jobs", columns_of("jobs")),
+        ];
         let rows = |conn: &Connection| -> Vec<String> {
             let mut out = Vec::new();
-            for table in ["run_orders", "jobs"] {
+            for (table, columns) in &columns_before {
                 let mut stmt = conn
-                    .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+                    .prepare(&format!("SELECT {columns} FROM {table} ORDER BY 1, 2"))
                     .unwrap();
                 let columns = stmt.column_count();
                 let mut query = stmt.query([]).unwrap();

@@ -154,6 +154,7 @@ impl<P: Portal> Worker<P> {
             worker: &self.id,
             lease: self.config.lease_ttl,
             prefer_run_user: self.portal.keeps_sessions().then_some(job.run_user_id),
+            max_lease_expiries: self.config.retry.max_lease_expiries,
         })
     }
 

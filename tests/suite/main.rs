@@ -7,6 +7,7 @@ mod browser;
 mod cli_errors;
 mod config_loading;
 mod doctor;
+mod faults;
 mod install;
 mod metrics;
 mod migrations;
