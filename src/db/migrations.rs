@@ -75,6 +75,30 @@ pub fn apply(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, with nothing written, a database this build must not touch: one
+/// from a newer reporter, or a file of another application (tables, but no
+/// record of reporter's migrations). Reads only.
+pub fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let read = || -> rusqlite::Result<(i64, bool, bool)> {
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let (tables, ours) = conn.query_row(
+            "SELECT COUNT(*) > 0, COALESCE(SUM(name = 'schema_migrations'), 0) > 0
+             FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((version, tables, ours))
+    };
+    let (version, tables, ours) = read().map_err(|err| super::unusable(path, &err))?;
+    if tables && !ours {
+        return Err(refuse(format!(
+            "database `{}` holds tables but no reporter schema: it belongs to another program; pass --db with a reporter database or a new file",
+            path.display()
+        )));
+    }
+    refuse_newer(version, path)
+}
+
 fn refuse_newer(version: i64, path: &Path) -> Result<()> {
     if version > latest() {
         return Err(refuse(format!(

@@ -178,3 +178,54 @@ fn a_closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_newer_database_in_rollback_journal_mode_is_refused_with_not_one_byte_changed() {
+    let sb = with_alice();
+    {
+        let conn = sb.conn();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+    }
+    let before = std::fs::read(&sb.db).unwrap();
+    let run = sb.run(&["slots"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: database `{}` has schema version 99, newer than this reporter knows (4); upgrade reporter\n",
+            sb.db.display()
+        )
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        std::fs::read(&sb.db).unwrap() == before,
+        "the database file changed"
+    );
+}
+
+#[test]
+fn a_database_of_another_program_is_refused_with_not_one_byte_changed() {
+    let sb = Sandbox::new();
+    {
+        let conn = sb.conn();
+        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);")
+            .unwrap();
+    }
+    let before = std::fs::read(&sb.db).unwrap();
+    let run = sb.run(&["slots"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: database `{}` holds tables but no reporter schema: it belongs to another program; pass --db with a reporter database or a new file\n",
+            sb.db.display()
+        )
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        std::fs::read(&sb.db).unwrap() == before,
+        "the database file changed"
+    );
+}
