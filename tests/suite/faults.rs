@@ -62,6 +62,11 @@ fn the_browser_limit_holds_across_redis_restarting_empty_after_outages_of_a_fift
             },
         );
         cluster.redis.restart_after(Duration::from_millis(outage));
+        wait_for(
+            "status to show that no permit is granted for now",
+            Duration::from_secs(10),
+            || (cluster.status()["permits"]["held_back_s"].as_f64() > Some(0.0)).then_some(()),
+        );
     }
     for (pid, id) in workers.into_iter().zip(["w1", "w2"]) {
         assert_eq!(
