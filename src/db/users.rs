@@ -30,8 +30,8 @@ pub fn check_estimate(n: i64) -> Result<i64> {
 }
 
 /// Checks a user name given on the command line: 1 to 128 characters (not
-/// bytes), not one that reads as a flag (`-x`) or a directory (`.`, `..`), as
-/// names end up in later commands and file names.
+/// bytes), not one that reads as a flag (`-x`) or a directory (`.`, `..`,
+/// `../x`), as names end up in later commands and file names.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.chars().count() <= 128
@@ -43,9 +43,9 @@ pub fn check_name(name: &str) -> Result<()> {
             "user name `{name}` is not valid; use 1 to 128 letters, digits and . _ @ + -"
         )));
     }
-    if name.starts_with('-') || name == "." || name == ".." {
+    if name.starts_with('-') || name.starts_with("..") || name == "." {
         return Err(refuse(format!(
-            "user name `{name}` is not valid; it must not start with `-` or be `.` or `..`"
+            "user name `{name}` is not valid; it must not start with `-` or `..`, or be `.`"
         )));
     }
     Ok(())
