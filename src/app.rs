@@ -9,6 +9,7 @@ use crate::commands;
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::{is_broken_pipe, is_refusal};
+use crate::text::escaped;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -19,7 +20,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", escaped(&format!("{err:#}")));
             if is_refusal(&err) {
                 ExitCode::from(2)
             } else {
@@ -60,10 +61,16 @@ fn usage_error(err: clap::Error) -> ExitCode {
         .split_whitespace()
         .take_while(|word| !word.starts_with(['-', '<', '[']))
         .collect();
+    // clap's suggestion ("a similar subcommand exists: 'reserve'") is kept.
+    let tips: String = rendered
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("tip: "))
+        .map(|tip| format!("; {tip}"))
+        .collect();
     let message = message.join(" ");
     eprintln!(
-        "{}; see `{} --help`",
-        message.trim_end_matches(':'),
+        "{}{tips}; see `{} --help`",
+        escaped(message.trim_end_matches(':')),
         command.join(" ")
     );
     ExitCode::from(2)

@@ -30,22 +30,18 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// TOML config file [default: /etc/reporter/reporter.toml if present, else built-in defaults]
-    #[arg(
-        short,
-        long,
-        global = true,
-        env = "REPORTER_CONFIG",
-        value_name = "FILE"
-    )]
+    // The environment variables of these three are read with the others in
+    // `config`, where an empty one counts as unset and errors can name it.
+    /// TOML config file [env: REPORTER_CONFIG] [default: /etc/reporter/reporter.toml if present, else built-in defaults]
+    #[arg(short, long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// SQLite database file, created and migrated on first use
-    #[arg(long, global = true, env = "REPORTER_DB", value_name = "FILE")]
+    /// SQLite database file, created and migrated on first use [env: REPORTER_DB]
+    #[arg(long, global = true, value_name = "FILE")]
     pub db: Option<PathBuf>,
 
-    /// Redis URL: redis:// or rediss://, with optional user and password
-    #[arg(long, global = true, env = "REPORTER_REDIS_URL", value_name = "URL")]
+    /// Redis URL: redis:// or rediss://, with optional user and password [env: REPORTER_REDIS_URL]
+    #[arg(long, global = true, value_name = "URL")]
     pub redis: Option<String>,
 
     /// Print the command's data as JSON on stdout instead of a table

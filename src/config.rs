@@ -39,6 +39,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub portal: PortalConfig,
     pub browser: BrowserConfig,
+    /// Where the settings checked against each other were set, for
+    /// messages; one not listed has its default.
+    set_by: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// How often and how late failed jobs are tried again.
@@ -55,6 +58,9 @@ pub struct RetryPolicy {
     pub order_attempts: u32,
     /// Wait before an order's next try; doubled at each try.
     pub order_backoff: Duration,
+    /// Times a job's lease may expire under its worker (the worker died,
+    /// wedged or starved) before the job ends failed.
+    pub max_lease_expiries: u32,
 }
 
 /// The portal the jobs talk to.
@@ -97,6 +103,7 @@ impl Default for Config {
                 jitter: 0.1,
                 order_attempts: 3,
                 order_backoff: Duration::from_secs(1),
+                max_lease_expiries: 3,
             },
             portal: PortalConfig::Simulated(SimulatedPortal {
                 download: Duration::from_millis(2000),
@@ -106,6 +113,7 @@ impl Default for Config {
                 pending_orders: None,
             }),
             browser: BrowserConfig::default(),
+            set_by: Default::default(),
         }
     }
 }
@@ -139,6 +147,7 @@ struct FileRetry {
     jitter: Option<f64>,
     order_attempts: Option<i64>,
     order_backoff: Option<f64>,
+    max_lease_expiries: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,14 +185,18 @@ impl Config {
     /// order, checking each value as it is applied.
     pub fn load(flags: &GlobalArgs) -> Result<Config> {
         let mut config = Config::default();
-        let path = match &flags.config {
-            Some(path) => Some(path.clone()),
-            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        let (path, given) = match (&flags.config, env_var("REPORTER_CONFIG")) {
+            (Some(path), _) => (Some(path.clone()), "--config"),
+            (None, Some(path)) => (Some(PathBuf::from(path)), "REPORTER_CONFIG"),
+            (None, None) => (
+                Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+                "--config or REPORTER_CONFIG",
+            ),
         };
         if let Some(path) = path {
             let text = std::fs::read_to_string(&path).map_err(|err| {
                 refuse(format!(
-                    "cannot read config file `{}`: {err}; check the path given to --config or REPORTER_CONFIG",
+                    "cannot read config file `{}`: {err}; check the path given to {given}",
                     path.display()
                 ))
             })?;
@@ -198,6 +211,7 @@ impl Config {
             config.redis_url =
                 check_redis_url(url).map_err(|why| refuse(format!("--redis `{url}`: {why}")))?;
         }
+        config.check_consistency()?;
         Ok(config)
     }
 
@@ -245,9 +259,15 @@ impl Config {
         }
         if let Some(v) = file.lease_ttl {
             self.lease_ttl = check(origin, "lease_ttl", v, seconds(v, 0.3))?;
+            self.set_by
+                .insert("lease_ttl", format!("config file `{}`", path.display()));
         }
         if let Some(v) = file.range_lock_ttl {
             self.range_lock_ttl = check(origin, "range_lock_ttl", v, seconds(v, 0.3))?;
+            self.set_by.insert(
+                "range_lock_ttl",
+                format!("config file `{}`", path.display()),
+            );
         }
         if let Some(retry) = file.retry {
             self.apply_retry(retry, origin)?;
@@ -258,7 +278,7 @@ impl Config {
         if let Some(browser) = file.browser {
             self.browser.apply(browser, origin)?;
         }
-        self.check_consistency(origin)
+        Ok(())
     }
 
     fn apply_retry(&mut self, retry: FileRetry, origin: Origin) -> Result<()> {
@@ -283,6 +303,9 @@ impl Config {
         }
         if let Some(v) = retry.order_backoff {
             r.order_backoff = check(origin, "retry.order_backoff", v, seconds(v, 0.0))?;
+        }
+        if let Some(v) = retry.max_lease_expiries {
+            r.max_lease_expiries = check(origin, "retry.max_lease_expiries", v, whole(v, 1, 1000))?;
         }
         Ok(())
     }
@@ -413,6 +436,8 @@ impl Config {
         let name = "REPORTER_LEASE_TTL";
         if let Some(v) = env_number::<f64>(name)? {
             self.lease_ttl = check(origin, name, v, seconds(v, 0.3))?;
+            self.set_by
+                .insert("lease_ttl", format!("environment variable `{name}`"));
         }
         if let Some(v) = env_var("REPORTER_WEBDRIVER_URL") {
             let url = check(
@@ -426,21 +451,28 @@ impl Config {
         let name = "REPORTER_RANGE_LOCK_TTL";
         if let Some(v) = env_number::<f64>(name)? {
             self.range_lock_ttl = check(origin, name, v, seconds(v, 0.3))?;
+            self.set_by
+                .insert("range_lock_ttl", format!("environment variable `{name}`"));
         }
-        self.check_consistency(origin)
+        Ok(())
     }
 
-    fn check_consistency(&self, origin: Origin) -> Result<()> {
+    /// Checks the settings that depend on each other, once all are applied,
+    /// naming each and where it was set.
+    pub fn check_consistency(&self) -> Result<()> {
         if self.range_lock_ttl < self.lease_ttl {
-            return Err(bad(
-                origin,
-                "range_lock_ttl",
-                &self.range_lock_ttl.as_secs_f64(),
-                &format!(
-                    "must be at least lease_ttl ({} s)",
-                    self.lease_ttl.as_secs_f64()
-                ),
-            ));
+            let from = |key| {
+                self.set_by
+                    .get(key)
+                    .map_or_else(|| "the default".to_string(), Clone::clone)
+            };
+            return Err(refuse(format!(
+                "`range_lock_ttl` = {} s (from {}) must be at least `lease_ttl` = {} s (from {}); lower one or raise the other",
+                self.range_lock_ttl.as_secs_f64(),
+                from("range_lock_ttl"),
+                self.lease_ttl.as_secs_f64(),
+                from("lease_ttl"),
+            )));
         }
         Ok(())
     }
@@ -606,6 +638,7 @@ mod tests {
     fn parse(text: &str) -> Result<Config> {
         let mut config = Config::default();
         config.apply_file(text, Path::new("test.toml"))?;
+        config.check_consistency()?;
         Ok(config)
     }
 
@@ -715,8 +748,12 @@ mod tests {
     }
 
     #[test]
-    fn a_range_lock_shorter_than_the_lease_is_refused() {
-        assert!(parse("lease_ttl = 60\nrange_lock_ttl = 30\n").is_err());
+    fn a_range_lock_shorter_than_the_lease_is_refused_naming_both_and_their_sources() {
+        let err = parse("lease_ttl = 3600\n").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`range_lock_ttl` = 3000 s (from the default) must be at least `lease_ttl` = 3600 s (from config file `test.toml`); lower one or raise the other"
+        );
     }
 
     #[test]

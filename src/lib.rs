@@ -16,5 +16,6 @@ pub mod output;
 pub mod portal;
 pub mod queue;
 pub mod schedule;
+pub mod text;
 pub mod time;
 pub mod worker;

@@ -7,11 +7,15 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
-/// Writes a value as pretty JSON and a newline.
+/// Writes a value as pretty JSON and a newline. Rendered first and written
+/// as one, so a closed pipe surfaces as the `io::Error` it is (serde_json
+/// would wrap it into an error of its own, which reads as a failure).
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    out.write_all(&text)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -95,6 +95,7 @@ pub fn claim(
     worker: &str,
     lease: Duration,
     prefer_run_user: Option<i64>,
+    max_lease_expiries: u32,
 ) -> Result<Option<ClaimedJob>> {
     immediate(conn, |tx| {
         claim_in(
@@ -103,6 +104,7 @@ pub fn claim(
                 worker,
                 lease,
                 prefer_run_user,
+                max_lease_expiries,
             },
         )
     })
@@ -115,6 +117,8 @@ pub struct ClaimNext<'a> {
     pub worker: &'a str,
     pub lease: Duration,
     pub prefer_run_user: Option<i64>,
+    /// A running job whose lease expired this many times is failed, not claimed.
+    pub max_lease_expiries: u32,
 }
 
 /// What a completion left for its slot to run next.
@@ -140,10 +144,12 @@ pub enum Completed {
 /// The claim itself, inside the caller's transaction.
 fn claim_in(tx: &Transaction, next: &ClaimNext) -> Result<Option<ClaimedJob>> {
     let now = now_ms();
+    fail_worn_out(tx, next.max_lease_expiries, now)?;
     let claimed = tx
         .prepare_cached(
             "UPDATE jobs
              SET status = 'running', attempt = attempt + 1, lease_owner = :worker,
+                 lease_expiries = lease_expiries + (status = 'running'),
                  lease_expires_at = :expires, started_at = COALESCE(started_at, :now)
              WHERE id = COALESCE(
                  (SELECT id FROM jobs WHERE status = 'running' AND lease_expires_at < :now
@@ -644,6 +650,47 @@ fn settle(tx: &Transaction, run_user_id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// Ends failed every running job whose lease has expired for the
+/// `max_lease_expiries`-th time (its worker keeps dying under it), with its
+/// range's unreported orders, instead of letting the claim take it again.
+fn fail_worn_out(tx: &Transaction, max_lease_expiries: u32, now: i64) -> Result<()> {
+    let worn_out: Vec<(i64, Option<i64>, String)> = tx
+        .prepare_cached(
+            "UPDATE jobs SET status = 'failed', lease_expiries = lease_expiries + 1,
+                 last_error = 'its worker stopped renewing its lease ' || (lease_expiries + 1) || ' times',
+                 finished_at = :now, lease_owner = NULL, lease_expires_at = NULL
+             WHERE status = 'running' AND lease_expires_at < :now AND lease_expiries + 1 >= :max
+             RETURNING run_user_id, range_id, last_error",
+        )?
+        .query_map(
+            named_params! {":now": now, ":max": max_lease_expiries},
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (run_user_id, range_id, error) in worn_out {
+        tracing::error!(run_user = run_user_id, %error, "job failed; it is not taken again");
+        match range_id {
+            Some(range) => {
+                tx.prepare_cached("UPDATE ranges SET status = 'failed' WHERE id = :id")?
+                    .execute(named_params! {":id": range})?;
+                tx.prepare_cached(
+                    "UPDATE run_orders SET status = 'failed', error = :error
+                     WHERE run_user_id = :ru AND status = 'pending'
+                       AND seq BETWEEN (SELECT range_start FROM ranges WHERE id = :range)
+                                   AND (SELECT range_end FROM ranges WHERE id = :range)",
+                )?
+                .execute(named_params! {":error": error, ":ru": run_user_id, ":range": range})?;
+            }
+            None => {
+                tx.prepare_cached("UPDATE run_users SET error = :error WHERE id = :ru")?
+                    .execute(named_params! {":error": error, ":ru": run_user_id})?;
+            }
+        }
+        settle(tx, run_user_id, now)?;
+    }
+    Ok(())
+}
+
 /// Whether no job is queued, retrying or running anywhere.
 pub fn is_idle(conn: &Connection) -> Result<bool> {
     let busy: bool = conn
@@ -697,6 +744,7 @@ mod tests {
         worker: "w",
         lease: Duration::from_secs(30),
         prefer_run_user: Some(1),
+        max_lease_expiries: 3,
     };
 
     fn claimed(completed: Completed) -> ClaimedJob {
@@ -709,7 +757,7 @@ mod tests {
     #[test]
     fn a_completion_claims_the_next_job_in_its_transaction_and_only_under_its_fence() {
         let (_dir, mut conn) = one_download();
-        let download = claim(&mut conn, "w", Duration::from_secs(30), None)
+        let download = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
             .unwrap()
             .unwrap();
         let orders: Vec<OrderToReport> = (1..=150)
@@ -798,6 +846,40 @@ mod tests {
     }
 
     #[test]
+    fn a_job_whose_lease_expires_three_times_ends_failed_instead_of_claimed_again() {
+        let (_dir, mut conn) = one_download();
+        let expiring = Duration::from_millis(0);
+        for attempt in 1..=3 {
+            let job = claim(&mut conn, "w", expiring, None, 3).unwrap();
+            assert_eq!(job.map(|j| j.fence.attempt), Some(attempt));
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        assert!(claim(&mut conn, "w", expiring, None, 3).unwrap().is_none());
+        let (status, error, expiries): (String, String, i64) = conn
+            .query_row(
+                "SELECT status, last_error, lease_expiries FROM jobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(status, "failed");
+        assert_eq!(error, "its worker stopped renewing its lease 3 times");
+        assert_eq!(expiries, 3);
+        let (user, run): (String, String) = conn
+            .query_row(
+                "SELECT ru.status || ': ' || ru.error, r.status FROM run_users ru JOIN runs r ON r.id = ru.run_id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            user,
+            "failed: its worker stopped renewing its lease 3 times"
+        );
+        assert_eq!(run, "failed");
+    }
+
+    #[test]
     fn a_repeated_order_in_a_download_is_kept_once_in_its_first_place() {
         let orders: Vec<OrderToReport> = ["a", "b", "a", "c", "b"]
             .iter()
@@ -813,7 +895,7 @@ mod tests {
     #[test]
     fn an_order_that_failed_by_itself_fails_its_user_but_not_its_neighbours() {
         let (_dir, mut conn) = one_download();
-        let download = claim(&mut conn, "w", Duration::from_secs(30), None)
+        let download = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
             .unwrap()
             .unwrap();
         let orders: Vec<OrderToReport> = (1..=5)
@@ -886,7 +968,7 @@ mod tests {
             .unwrap()
         };
         for _ in 0..10 {
-            let job = claim(&mut conn, "w", Duration::from_secs(30), None)
+            let job = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
                 .unwrap()
                 .unwrap();
             let failed = fail(
@@ -899,7 +981,7 @@ mod tests {
             assert!(matches!(failed.unwrap(), Failed::Retrying(_)));
         }
         assert_eq!(failures(&conn), ("retrying".into(), 0));
-        let job = claim(&mut conn, "w", Duration::from_secs(30), None)
+        let job = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
             .unwrap()
             .unwrap();
         let failed = fail(

@@ -74,11 +74,19 @@ impl SlotTime {
 
 /// Parses `--date YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-        refuse(format!(
-            "date `{text}` is not valid; use YYYY-MM-DD, e.g. 2026-11-27"
-        ))
-    })
+    // chrono reads `26-01-05` as the year 26: the year must have four digits.
+    let four_digit_year = text
+        .split('-')
+        .next()
+        .is_some_and(|y| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()));
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|_| four_digit_year)
+        .ok_or_else(|| {
+            refuse(format!(
+                "date `{text}` is not valid; use YYYY-MM-DD, e.g. 2026-11-27"
+            ))
+        })
 }
 
 /// The first instant after a local time that falls in a gap, found by walking

@@ -55,6 +55,9 @@ start_web_stack() {
     redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >/dev/null &
     pids+=($!)
     wait_until "redis-server on port $redis_port" redis-cli -p "$redis_port" ping
+    # A Redis without the permit epoch grants nothing for one lease_ttl, for
+    # holders it may have forgotten; this fresh server had none: write it.
+    redis-cli -p "$redis_port" set reporter:permits-epoch 0 >/dev/null
 
     mkdir -m 700 "$work/credentials" "$work/tmp"
     local user password

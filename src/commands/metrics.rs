@@ -41,6 +41,11 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     pub fn run(&self, ctx: &Context) -> Result<()> {
+        if ctx.json {
+            return Err(refuse(
+                "`metrics` prints the Prometheus text format only; drop --json, or use `reporter status --json` for JSON",
+            ));
+        }
         if let Some(dir) = &self.textfile
             && !dir.is_dir()
         {

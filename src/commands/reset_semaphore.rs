@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::commands::status::print_holders;
 use crate::context::Context;
+use crate::coord::DamagedKey;
 use crate::error::refuse;
 use crate::output::{print_json, println_out};
 
@@ -29,29 +30,50 @@ impl ResetSemaphoreArgs {
             .build()?;
         runtime.block_on(async {
             let coord = ctx.coordinator().await?;
-            let holders = coord.holders().await?;
-            if holders.is_empty() {
+            let (holders, damaged) = match coord.holders().await {
+                Ok(holders) => (holders, None),
+                Err(err) => match err.downcast::<DamagedKey>() {
+                    Ok(DamagedKey(what)) => (Vec::new(), Some(what)),
+                    Err(err) => return Err(err),
+                },
+            };
+            if holders.is_empty() && damaged.is_none() {
                 if ctx.json {
                     return print_json(&holders);
                 }
                 return println_out("no browser permit is held; nothing to reset");
             }
             if !ctx.json {
-                println_out(&format!(
-                    "{} browser permits held (limit {}):",
-                    holders.len(),
-                    coord.limit()
-                ))?;
-                print_holders(&holders)?;
+                match &damaged {
+                    Some(what) => println_out(&format!("the browser permit keys are damaged: {what}"))?,
+                    None => {
+                        println_out(&format!(
+                            "{} browser permits held (limit {}):",
+                            holders.len(),
+                            coord.limit()
+                        ))?;
+                        print_holders(&holders)?;
+                    }
+                }
             }
             if !self.yes && !confirm()? {
                 return Err(refuse("nothing reset; pass --yes to reset without asking"));
             }
-            let dropped = coord.reset_permits().await?;
+            let (dropped, damaged) = coord.reset_permits().await?;
+            if let Some(what) = &damaged {
+                ctx.say(format!("removed the damaged permit keys: {what}"));
+            }
             if ctx.json {
                 return print_json(&dropped);
             }
-            println_out(&format!("dropped {} permit holders", dropped.len()))
+            let grants = format!(
+                "no permit is granted for one lease ({} s) while any worker still running under a dropped one stops",
+                coord.lease().as_secs_f64()
+            );
+            match damaged {
+                Some(_) => println_out(&format!("removed the damaged permit keys; {grants}")),
+                None => println_out(&format!("dropped {} permit holders; {grants}", dropped.len())),
+            }
         })
     }
 }

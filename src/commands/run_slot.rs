@@ -22,6 +22,9 @@ pub struct RunSlotArgs {
     /// Day of the run, YYYY-MM-DD [default: today in the configured time zone]
     #[arg(long, value_name = "YYYY-MM-DD")]
     pub date: Option<String>,
+    /// Accept a --date more than a day away from today (a replay or a backfill)
+    #[arg(long)]
+    pub force: bool,
     /// Act as if it were this instant (RFC 3339); for tests and replays
     #[arg(long, hide = true)]
     pub now: Option<String>,
@@ -39,12 +42,20 @@ impl RunSlotArgs {
             None => Utc::now(),
         };
         let current = SlotTime::containing(tz, now);
-        let date = self
-            .date
-            .as_deref()
-            .map(parse_date)
-            .transpose()?
-            .unwrap_or(current.date);
+        let date = match self.date.as_deref() {
+            Some(text) => {
+                let date = parse_date(text)?;
+                let away = (date - current.date).num_days().abs();
+                if away > 1 && !self.force {
+                    return Err(crate::error::refuse(format!(
+                        "date {date} is {away} days away from today ({}); pass --force to create a run that far from today",
+                        current.date
+                    )));
+                }
+                date
+            }
+            None => current.date,
+        };
         let (slot, skipped) = match self.hour {
             None if self.date.is_none() => {
                 let skipped = current.skipped_before();

@@ -27,6 +27,9 @@ struct Permits {
     limit: u32,
     held: usize,
     holders: Vec<Holder>,
+    /// Seconds before any permit is granted again, after Redis lost its
+    /// holders (0 when grants are not held back).
+    held_back_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,12 +59,16 @@ impl StatusArgs {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let holders = runtime.block_on(async { ctx.coordinator().await?.holders().await })?;
+        let (holders, held_back) = runtime.block_on(async {
+            let coord = ctx.coordinator().await?;
+            anyhow::Ok((coord.holders().await?, coord.held_back().await?))
+        })?;
         let status = Status {
             permits: Permits {
                 limit: ctx.config.max_active_browsers,
                 held: holders.len(),
                 holders,
+                held_back_s: held_back.as_secs_f64(),
             },
             queue,
             workers,
@@ -73,6 +80,12 @@ impl StatusArgs {
             "browser permits: {} of {} held",
             status.permits.held, status.permits.limit
         ))?;
+        if !held_back.is_zero() {
+            println_out(&format!(
+                "no permit is granted for {:.1} s more: Redis lost its holders (restart, failover or flush) and waits one lease for any it forgot to stop",
+                held_back.as_secs_f64()
+            ))?;
+        }
         if !status.permits.holders.is_empty() {
             print_holders(&status.permits.holders)?;
         }

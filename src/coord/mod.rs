@@ -7,12 +7,12 @@ mod range_lock;
 
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::Config;
 
-pub use permits::{Holder, Permit};
+pub use permits::{DamagedKey, Holder, Permit};
 pub use range_lock::{LockRefused, RangeLock};
 
 /// A Redis connection with the deployment's key prefix and limits.
@@ -28,26 +28,26 @@ impl Coordinator {
     /// Connects, and checks the server answers.
     pub async fn connect(config: &Config) -> Result<Coordinator> {
         let shown = redacted(&config.redis_url);
-        let hint = || {
-            format!(
-                "cannot reach Redis at {shown}; start redis-server or fix --redis / REPORTER_REDIS_URL"
-            )
-        };
-        let client = redis::Client::open(config.redis_url.as_str()).with_context(hint)?;
+        let client = redis::Client::open(config.redis_url.as_str())
+            .map_err(|err| unreachable(&shown, &err))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)))
             .set_number_of_retries(2);
-        let connect = ConnectionManager::new_with_config(client, manager_config);
-        let mut conn = tokio::time::timeout(Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| anyhow::anyhow!("timed out"))
-            .and_then(|r| r.map_err(anyhow::Error::from))
-            .with_context(hint)?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .with_context(hint)?;
+        let connect = async {
+            let mut conn = ConnectionManager::new_with_config(client, manager_config).await?;
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok::<_, redis::RedisError>(conn)
+        };
+        let conn = match tokio::time::timeout(Duration::from_secs(10), connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(err)) => return Err(unreachable(&shown, &err)),
+            Err(_) => {
+                return Err(anyhow::anyhow!(
+                    "cannot reach Redis at {shown}: no answer within 10 s; {START}"
+                ));
+            }
+        };
         Ok(Coordinator {
             conn,
             prefix: config.key_prefix.clone(),
@@ -79,6 +79,41 @@ impl Coordinator {
     fn lease_ms(&self) -> u64 {
         self.lease.as_millis().max(1) as u64
     }
+}
+
+/// The next step when no Redis answers.
+const START: &str =
+    "start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL";
+
+/// Why a connection failed, in one line with its cause once and the step
+/// that fits it: a server that is down, a database number it lacks, refused
+/// credentials, or something at that address that does not speak Redis.
+fn unreachable(shown: &str, err: &redis::RedisError) -> anyhow::Error {
+    // The error's own text already holds its cause: the chain would repeat it.
+    let text = err.to_string();
+    let cause = crate::text::escaped(text.lines().next().unwrap_or_default().trim());
+    let message = if text.contains("DB index is out of range") {
+        format!(
+            "Redis at {shown} has no such database (DB index is out of range); use a database number the server has (0 to 15 unless its `databases` is set) in `redis_url` in the config, --redis or REPORTER_REDIS_URL"
+        )
+    } else if err.kind() == redis::ErrorKind::AuthenticationFailed
+        || text.contains("NOAUTH")
+        || text.contains("WRONGPASS")
+    {
+        format!(
+            "Redis at {shown} refused the credentials ({cause}); fix the user and password in `redis_url` in the config, --redis or REPORTER_REDIS_URL"
+        )
+    } else if matches!(
+        err.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) {
+        format!(
+            "{shown} answers, but not as Redis ({cause}); point `redis_url` in the config, --redis or REPORTER_REDIS_URL at a Redis server"
+        )
+    } else {
+        format!("cannot reach Redis at {shown}: {cause}; {START}")
+    };
+    anyhow::anyhow!(message)
 }
 
 /// A Redis URL with its password hidden, for messages.

@@ -13,28 +13,46 @@ use tokio::sync::watch;
 use super::Coordinator;
 use crate::time::ms_to_rfc3339;
 
-/// KEYS: holders zset, holder info hash. ARGV: token, limit, lease ms, info.
-/// Returns 1 when the token holds a permit afterwards.
+/// KEYS: holders zset, holder info hash, epoch. ARGV: token, limit, lease ms, info.
+/// Returns `{1, 0}` when the token holds a permit afterwards, `{0, 0}` when
+/// every permit is taken, and `{-1, ms}` while grants are held back for `ms`
+/// more (`{-2, ms}` from the call that found the epoch missing).
+///
+/// The epoch holds the Redis time from which permits may be granted. A Redis
+/// without one is new or has lost its data (restarted without persistence,
+/// failed over to an empty replica, flushed): holders it forgot may still have
+/// a browser open until their own clocks stop them, within one lease of their
+/// last renewal. So it writes an epoch one lease ahead and grants nothing
+/// before it.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local lease = tonumber(ARGV[3])
+        local from = tonumber(redis.call('GET', KEYS[3]))
+        if not from then
+            redis.call('SET', KEYS[3], now + lease)
+            return {-2, lease}
+        end
+        if now < from then
+            return {-1, from - now}
+        end
         local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
         if #expired > 0 then
             redis.call('ZREM', KEYS[1], unpack(expired))
             redis.call('HDEL', KEYS[2], unpack(expired))
         end
         if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-            redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-            return 1
+            redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+            return {1, 0}
         end
         if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-            redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+            redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
             redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
-            return 1
+            return {1, 0}
         end
-        return 0
+        return {0, 0}
         ",
     )
 });
@@ -87,6 +105,8 @@ pub struct Holder {
     pub job: Option<String>,
     pub since: String,
     pub expires_at: String,
+    #[serde(skip)]
+    pub expiry_ms: i64,
 }
 
 /// A held permit. Dropping it does not release it: call `release`.
@@ -95,6 +115,23 @@ pub struct Permit {
     pub token: String,
     pub worker: String,
     pub since: String,
+    /// When the call that granted it was sent, on this host's monotonic
+    /// clock: its lease runs from no later than this.
+    pub asked_at: Instant,
+}
+
+/// What one attempt to take a permit found.
+#[derive(Debug)]
+enum Attempt {
+    Granted(Permit),
+    Full,
+    /// Redis grants nothing for this long: it lost its holders (or is new)
+    /// and waits one lease for any it forgot to stop. `first`: this attempt
+    /// found the epoch missing.
+    HeldBack {
+        left: Duration,
+        first: bool,
+    },
 }
 
 impl Coordinator {
@@ -103,7 +140,7 @@ impl Coordinator {
     }
 
     /// One atomic attempt to take a permit.
-    pub async fn try_acquire(&self, token: &str, worker: &str) -> Result<Option<Permit>> {
+    async fn try_acquire(&self, token: &str, worker: &str) -> Result<Attempt> {
         let since = ms_to_rfc3339(crate::time::now_ms());
         let info = serde_json::to_string(&HolderInfo {
             worker: worker.into(),
@@ -111,24 +148,34 @@ impl Coordinator {
             since: since.clone(),
         })?;
         let (holders, infos) = self.permit_keys();
-        let got: i64 = ACQUIRE
+        let asked_at = Instant::now();
+        let (got, left): (i64, i64) = ACQUIRE
             .key(holders)
             .key(infos)
+            .key(self.key("permits-epoch"))
             .arg(token)
             .arg(self.limit)
             .arg(self.lease_ms())
             .arg(info)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok((got == 1).then(|| Permit {
-            token: token.into(),
-            worker: worker.into(),
-            since,
-        }))
+        let left = Duration::from_millis(left.max(0) as u64);
+        Ok(match got {
+            1 => Attempt::Granted(Permit {
+                token: token.into(),
+                worker: worker.into(),
+                since,
+                asked_at,
+            }),
+            -2 => Attempt::HeldBack { left, first: true },
+            -1 => Attempt::HeldBack { left, first: false },
+            _ => Attempt::Full,
+        })
     }
 
     /// Waits for a permit for at most `wait`, backing off from 20 ms to 500 ms
-    /// between attempts. `None` when the wait ran out or `stop` turned true.
+    /// between attempts (or until grants resume, when Redis holds them back).
+    /// `None` when the wait ran out or `stop` turned true.
     pub async fn acquire(
         &self,
         token: &str,
@@ -142,9 +189,20 @@ impl Coordinator {
             if *stop.borrow() {
                 return Ok(None);
             }
+            let mut sleep = pause.mul_f64(0.75 + rand::random::<f64>() * 0.5);
             match self.try_acquire(token, worker).await {
-                Ok(Some(permit)) => return Ok(Some(permit)),
-                Ok(None) => {}
+                Ok(Attempt::Granted(permit)) => return Ok(Some(permit)),
+                Ok(Attempt::Full) => {}
+                Ok(Attempt::HeldBack { left, first }) => {
+                    if first {
+                        tracing::warn!(
+                            "Redis holds no permit epoch (it is new, or lost its data); \
+                             no browser permit is granted for one lease ({:.1} s) while any holder it forgot stops",
+                            left.as_secs_f64()
+                        );
+                    }
+                    sleep = left + Duration::from_millis(rand::random_range(1..=20));
+                }
                 Err(err) => {
                     tracing::warn!(error = %format!("{err:#}"), "cannot reach Redis to take a browser permit; trying again")
                 }
@@ -153,9 +211,8 @@ impl Coordinator {
             if now >= deadline {
                 return Ok(None);
             }
-            let jittered = pause.mul_f64(0.75 + rand::random::<f64>() * 0.5);
             tokio::select! {
-                _ = tokio::time::sleep(jittered.min(deadline - now)) => {}
+                _ = tokio::time::sleep(sleep.min(deadline - now)) => {}
                 _ = stop.changed() => {}
             }
             pause = (pause * 2).min(Duration::from_millis(500));
@@ -205,11 +262,23 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Every current holder (expired ones included until the next acquire drops them).
+    /// Every holder whose lease is live now, in Redis time: a holder whose
+    /// lease ran out holds nothing, though the next acquire has yet to drop it.
+    /// Fails with [`DamagedKey`] when the keys hold what no worker wrote.
     pub async fn holders(&self) -> Result<Vec<Holder>> {
+        let now = self.server_time_ms().await?;
+        let mut holders = self.all_holders().await?;
+        holders.retain(|h| h.expiry_ms > now);
+        Ok(holders)
+    }
+
+    /// Every holder in the keys, live or not.
+    async fn all_holders(&self) -> Result<Vec<Holder>> {
         let (holders, infos) = self.permit_keys();
         let mut conn = self.conn.clone();
-        let scored: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        self.expect_type(&holders, "zset", "a sorted set").await?;
+        self.expect_type(&infos, "hash", "a hash").await?;
+        let scored: Vec<(String, String)> = redis::cmd("ZRANGE")
             .arg(&holders)
             .arg(0)
             .arg(-1)
@@ -217,7 +286,18 @@ impl Coordinator {
             .query_async(&mut conn)
             .await?;
         let mut out = Vec::with_capacity(scored.len());
-        for (token, expiry) in scored {
+        for (token, score) in scored {
+            let expiry = score
+                .parse::<f64>()
+                .ok()
+                .filter(|ms| ms.is_finite() && ms.fract() == 0.0 && ms.abs() < 1e15)
+                .ok_or_else(|| {
+                    DamagedKey(format!(
+                        "`{holders}` holds `{}` with score `{}`, not a lease expiry in milliseconds",
+                        crate::text::escaped(&token),
+                        crate::text::escaped(&score)
+                    ))
+                })? as i64;
             let info: Option<String> = redis::cmd("HGET")
                 .arg(&infos)
                 .arg(&token)
@@ -231,22 +311,85 @@ impl Coordinator {
                 job: info.as_ref().and_then(|i| i.job.clone()),
                 since: info.map_or_else(|| "?".into(), |i| i.since),
                 expires_at: ms_to_rfc3339(expiry),
+                expiry_ms: expiry,
                 token,
             });
         }
         Ok(out)
     }
 
-    /// Drops every holder; returns those dropped.
-    pub async fn reset_permits(&self) -> Result<Vec<Holder>> {
-        let dropped = self.holders().await?;
+    /// Fails with [`DamagedKey`] when `key` exists and is not of `kind`.
+    async fn expect_type(&self, key: &str, kind: &str, shown: &str) -> Result<()> {
+        let found: String = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if found != "none" && found != kind {
+            return Err(DamagedKey(format!("`{key}` is a {found}, not {shown}")).into());
+        }
+        Ok(())
+    }
+
+    /// Redis server time, in milliseconds since the epoch.
+    async fn server_time_ms(&self) -> Result<i64> {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// How long grants are still held back after Redis lost its holders (see
+    /// `ACQUIRE`); zero when they are not.
+    pub async fn held_back(&self) -> Result<Duration> {
+        let from: Option<String> = redis::cmd("GET")
+            .arg(self.key("permits-epoch"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .unwrap_or(None);
+        let Some(from) = from.and_then(|f| f.parse::<i64>().ok()) else {
+            return Ok(Duration::ZERO);
+        };
+        let now = self.server_time_ms().await?;
+        Ok(Duration::from_millis((from - now).max(0) as u64))
+    }
+
+    /// Drops every holder, and the epoch with them: as after a flush, the
+    /// next acquire holds grants back for one lease, while any worker still
+    /// running under a dropped permit stops. Returns the holders dropped and,
+    /// if the keys held what no worker wrote, what that was.
+    pub async fn reset_permits(&self) -> Result<(Vec<Holder>, Option<String>)> {
+        let (dropped, damaged) = match self.all_holders().await {
+            Ok(holders) => (holders, None),
+            Err(err) => match err.downcast::<DamagedKey>() {
+                Ok(DamagedKey(what)) => (Vec::new(), Some(what)),
+                Err(err) => return Err(err),
+            },
+        };
         let (holders, infos) = self.permit_keys();
         redis::pipe()
             .atomic()
             .del(&holders)
             .del(&infos)
+            .del(self.key("permits-epoch"))
             .query_async::<()>(&mut self.conn.clone())
             .await?;
-        Ok(dropped)
+        Ok((dropped, damaged))
     }
 }
+
+/// The permit keys hold something no worker wrote (another program under the
+/// same prefix, a hand edit): `reset-semaphore` clears them.
+#[derive(Debug)]
+pub struct DamagedKey(pub String);
+
+impl std::fmt::Display for DamagedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the browser permit keys are damaged: {}; clear them with `reporter reset-semaphore --yes`",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for DamagedKey {}

@@ -28,8 +28,13 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         4,
-        "0004_order_fields.sql",
-        include_str!("../../sql/0004_order_fields.sql"),
+        "0004_lease_expiries.sql",
+        include_str!("../../sql/0004_lease_expiries.sql"),
+    ),
+    (
+        5,
+        "0005_order_fields.sql",
+        include_str!("../../sql/0005_order_fields.sql"),
     ),
 ];
 
@@ -73,6 +78,30 @@ pub fn apply(conn: &Connection, path: &Path) -> Result<()> {
     }
     tx.commit().context("cannot commit the migrations")?;
     Ok(())
+}
+
+/// Refuses, with nothing written, a database this build must not touch: one
+/// from a newer reporter, or a file of another application (tables, but no
+/// record of reporter's migrations). Reads only.
+pub fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let read = || -> rusqlite::Result<(i64, bool, bool)> {
+        let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let (tables, ours) = conn.query_row(
+            "SELECT COUNT(*) > 0, COALESCE(SUM(name = 'schema_migrations'), 0) > 0
+             FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((version, tables, ours))
+    };
+    let (version, tables, ours) = read().map_err(|err| super::unusable(path, &err))?;
+    if tables && !ours {
+        return Err(refuse(format!(
+            "database `{}` holds tables but no reporter schema: it belongs to another program; pass --db with a reporter database or a new file",
+            path.display()
+        )));
+    }
+    refuse_newer(version, path)
 }
 
 fn refuse_newer(version: i64, path: &Path) -> Result<()> {
@@ -121,11 +150,20 @@ mod tests {
                  VALUES (8, 'report', 1, 1, 1, 'running', 2, 2, 1, 0, 'w', 99, 0);",
         )
         .unwrap();
+        // The columns these tables had before the rebuild (later migrations add more).
+        let columns_of = |table: &str| -> String {
+            let stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+            stmt.column_names().join(", ")
+        };
+        let columns_before = [
+            ("run_orders", columns_of("run_orders")),
+            ("jobs", columns_of("jobs")),
+        ];
         let rows = |conn: &Connection| -> Vec<String> {
             let mut out = Vec::new();
-            for table in ["run_orders", "jobs"] {
+            for (table, columns) in &columns_before {
                 let mut stmt = conn
-                    .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+                    .prepare(&format!("SELECT {columns} FROM {table} ORDER BY 1, 2"))
                     .unwrap();
                 let columns = stmt.column_count();
                 let mut query = stmt.query([]).unwrap();

@@ -32,6 +32,11 @@ pub fn open(path: &Path) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|err| unusable(path, &err))?;
+    // Before anything that writes (switching to WAL rewrites the header);
+    // waiting, like every statement, for another process's lock.
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|err| unusable(path, &err))?;
+    migrations::refuse_foreign(&conn, path)?;
     configure(&conn).map_err(|err| unusable(path, &err))?;
     migrations::apply(&conn, path)?;
     Ok(conn)

@@ -29,16 +29,23 @@ pub fn check_estimate(n: i64) -> Result<i64> {
     Ok(n)
 }
 
-/// Checks a user name given on the command line.
+/// Checks a user name given on the command line: 1 to 128 characters (not
+/// bytes), not one that reads as a flag (`-x`) or a directory (`.`, `..`,
+/// `../x`), as names end up in later commands and file names.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
-        && name.len() <= 128
+        && name.chars().count() <= 128
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || "._@+-".contains(c));
     if !ok {
         return Err(refuse(format!(
             "user name `{name}` is not valid; use 1 to 128 letters, digits and . _ @ + -"
+        )));
+    }
+    if name.starts_with('-') || name.starts_with("..") || name == "." {
+        return Err(refuse(format!(
+            "user name `{name}` is not valid; it must not start with `-` or `..`, or be `.`"
         )));
     }
     Ok(())

@@ -186,6 +186,7 @@ impl<P: Portal> Worker<P> {
             worker: &self.id,
             lease: self.config.lease_ttl,
             prefer_run_user: self.portal.keeps_sessions().then_some(job.run_user_id),
+            max_lease_expiries: self.config.retry.max_lease_expiries,
         })
     }
 
@@ -437,7 +438,8 @@ impl<P: Portal> Worker<P> {
         ))))
     }
 
-    /// Runs one portal step of an order, abandoned as soon as the lease is lost.
+    /// Runs one portal step, abandoned as soon as the lease is lost; its
+    /// failure is left for the caller to sort.
     async fn order_step<T>(
         &self,
         lease: &LeaseState,
@@ -509,14 +511,10 @@ impl<P: Portal> Worker<P> {
         lease: &LeaseState,
         step: impl Future<Output = Result<T, StepError>>,
     ) -> Result<T, Stop> {
-        if let Some(why) = lease.lost() {
-            return Err(why);
-        }
-        tokio::select! {
-            biased;
-            result = step => result.map_err(step_stop),
-            why = lease.until_lost() => Err(why),
-        }
+        self.order_step(lease, step).await.map_err(|err| match err {
+            OrderTry::Stop(stop) => stop,
+            OrderTry::Failed(err) => step_stop(err),
+        })
     }
 
     /// Renews the range lock and the job's database lease every third of a

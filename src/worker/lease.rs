@@ -2,7 +2,10 @@
 //! range lock and the job's database lease every third of `lease_ttl`; the job
 //! checks before each submit that the last renewal is fresh on its own
 //! monotonic clock, so a worker that was paused or cut off stops instead of
-//! submitting under a lease it may have lost.
+//! submitting under a lease it may have lost. A step in progress is abandoned
+//! as soon as the lease goes stale, without waiting for the next check: every
+//! holder stops within two thirds of a lease of the last renewal it sent, on
+//! its own clock, whatever Redis remembers (see `coord::permits`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -48,9 +51,14 @@ pub struct LeaseState {
 
 impl LeaseState {
     pub fn new(lease: Duration) -> Self {
+        LeaseState::since(lease, Instant::now())
+    }
+
+    /// A lease granted by a call sent at `asked_at`.
+    pub fn since(lease: Duration, asked_at: Instant) -> Self {
         LeaseState {
             lease,
-            last_renewal: Mutex::new(Instant::now()),
+            last_renewal: Mutex::new(asked_at),
             lost: watch::channel(None).0,
             within: None,
         }
@@ -65,7 +73,14 @@ impl LeaseState {
     }
 
     pub fn renewed(&self) {
-        *self.last_renewal.lock().expect("lease clock") = Instant::now();
+        self.renewed_at(Instant::now());
+    }
+
+    /// Records a renewal by a call sent at `sent`: the lease runs from then,
+    /// not from when the answer came.
+    pub fn renewed_at(&self, sent: Instant) {
+        let mut last = self.last_renewal.lock().expect("lease clock");
+        *last = (*last).max(sent);
     }
 
     /// Marks the lease lost; the first reason wins.
@@ -88,6 +103,7 @@ impl LeaseState {
     pub async fn until_lost(&self) -> Stop {
         match &self.within {
             Some(outer) => tokio::select! {
+                biased;
                 why = outer.until_own_lost() => why,
                 why = self.until_own_lost() => why,
             },
@@ -95,16 +111,40 @@ impl LeaseState {
         }
     }
 
+    /// Waits until this lease is lost, or goes stale (which loses it).
     async fn until_own_lost(&self) -> Stop {
         let mut rx = self.lost.subscribe();
         loop {
             if let Some(why) = rx.borrow_and_update().clone() {
                 return why;
             }
-            if rx.changed().await.is_err() {
-                return Stop::LeaseLost("lease watcher ended".into());
+            let stale_at = *self.last_renewal.lock().expect("lease clock") + self.lease * 2 / 3;
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() {
+                    return Stop::LeaseLost("lease watcher ended".into());
+                },
+                _ = tokio::time::sleep_until(stale_at.into()) => {
+                    let _ = self.expire_if_stale();
+                }
             }
         }
+    }
+
+    /// Loses the lease if it was not renewed within the last two thirds of a
+    /// lease (one missed heartbeat is tolerated, two are not).
+    fn expire_if_stale(&self) -> Result<(), Stop> {
+        let age = self.last_renewal.lock().expect("lease clock").elapsed();
+        if age > self.lease * 2 / 3 {
+            let stale = format!("lease not renewed for {:.1} s", age.as_secs_f64());
+            let why = if self.within.is_none() {
+                Stop::PermitLost
+            } else {
+                Stop::LeaseLost(stale)
+            };
+            self.lose(why.clone());
+            return Err(why);
+        }
+        Ok(())
     }
 
     /// Whether it is still safe to submit: not lost, not shut down, and renewed
@@ -120,18 +160,7 @@ impl LeaseState {
         if *stop.borrow() {
             return Err(Stop::Shutdown);
         }
-        let age = self.last_renewal.lock().expect("lease clock").elapsed();
-        if age > self.lease * 2 / 3 {
-            let stale = format!("lease not renewed for {:.1} s", age.as_secs_f64());
-            let why = if self.within.is_none() {
-                Stop::PermitLost
-            } else {
-                Stop::LeaseLost(stale)
-            };
-            self.lose(why.clone());
-            return Err(why);
-        }
-        Ok(())
+        self.expire_if_stale()
     }
 }
 
@@ -171,6 +200,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(25));
         job.renewed();
         assert_eq!(job.check(&stop), Err(Stop::PermitLost));
+    }
+
+    #[tokio::test]
+    async fn a_step_in_progress_is_abandoned_when_the_permit_goes_stale() {
+        let permit = Arc::new(LeaseState::new(Duration::from_millis(300)));
+        let job = LeaseState::within(permit.clone());
+        let started = Instant::now();
+        let step = tokio::time::sleep(Duration::from_secs(60));
+        let stopped = tokio::select! {
+            _ = step => None,
+            why = job.until_lost() => Some(why),
+        };
+        assert!(
+            matches!(stopped, Some(Stop::PermitLost | Stop::LeaseLost(_))),
+            "{stopped:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_renewal_counts_from_when_it_was_sent() {
+        let permit = LeaseState::new(Duration::from_millis(300));
+        let sent = Instant::now();
+        std::thread::sleep(Duration::from_millis(250));
+        permit.renewed_at(sent);
+        let (_tx, stop) = watch::channel(false);
+        assert_eq!(permit.check(&stop), Err(Stop::PermitLost));
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl<P: Portal> Worker<P> {
                 continue;
             };
             self.held.fetch_add(1, Ordering::Relaxed);
-            let permit_lease = Arc::new(LeaseState::new(self.config.lease_ttl));
+            let permit_lease = Arc::new(LeaseState::since(self.config.lease_ttl, permit.asked_at));
             let keeper = tokio::spawn(
                 self.clone()
                     .keep_permit(permit.clone(), permit_lease.clone()),
@@ -212,8 +212,15 @@ impl<P: Portal> Worker<P> {
                         Err(_) => break Served::PermitLost,
                     }
                     let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
-                    let claimed =
-                        self.db(|c| queue::claim(c, &self.id, self.config.lease_ttl, prefer));
+                    let claimed = self.db(|c| {
+                        queue::claim(
+                            c,
+                            &self.id,
+                            self.config.lease_ttl,
+                            prefer,
+                            self.config.retry.max_lease_expiries,
+                        )
+                    });
                     match claimed {
                         Ok(Some(job)) => job,
                         Ok(None) => break Served::Idle,
@@ -256,8 +263,9 @@ impl<P: Portal> Worker<P> {
         tick.tick().await;
         loop {
             tick.tick().await;
+            let sent = std::time::Instant::now();
             match self.coord.renew(&permit).await {
-                Ok(true) => lease.renewed(),
+                Ok(true) => lease.renewed_at(sent),
                 Ok(false) => {
                     lease.lose(Stop::PermitLost);
                     return;

@@ -140,7 +140,7 @@ fn a_database_from_a_newer_version_is_refused() {
     let sb = with_alice();
     sb.conn().pragma_update(None, "user_version", 99).unwrap();
     let msg = format!(
-        "database `{}` has schema version 99, newer than this reporter knows (3); upgrade reporter",
+        "database `{}` has schema version 99, newer than this reporter knows (5); upgrade reporter",
         sb.db.display()
     );
     sb.refused_unchanged(&["slots"], &msg);
@@ -176,5 +176,267 @@ fn a_closed_stdout_is_not_an_error() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_newer_database_in_rollback_journal_mode_is_refused_with_not_one_byte_changed() {
+    let sb = with_alice();
+    {
+        let conn = sb.conn();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+    }
+    let before = std::fs::read(&sb.db).unwrap();
+    let run = sb.run(&["slots"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: database `{}` has schema version 99, newer than this reporter knows (5); upgrade reporter\n",
+            sb.db.display()
+        )
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        std::fs::read(&sb.db).unwrap() == before,
+        "the database file changed"
+    );
+}
+
+#[test]
+fn a_database_of_another_program_is_refused_with_not_one_byte_changed() {
+    let sb = Sandbox::new();
+    {
+        let conn = sb.conn();
+        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);")
+            .unwrap();
+    }
+    let before = std::fs::read(&sb.db).unwrap();
+    let run = sb.run(&["slots"]);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: database `{}` holds tables but no reporter schema: it belongs to another program; pass --db with a reporter database or a new file\n",
+            sb.db.display()
+        )
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        std::fs::read(&sb.db).unwrap() == before,
+        "the database file changed"
+    );
+}
+
+#[test]
+fn json_into_a_closed_pipe_is_not_an_error() {
+    let sb = with_alice();
+    for args in [&["slots", "--json"][..], &["users", "list", "--json"]] {
+        let mut child = sb
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "`{}`: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_input_are_escaped_and_the_error_stays_one_line() {
+    let sb = with_alice();
+    sb.refused_unchanged(
+        &["users", "add", "eve\nerror: forged"],
+        "user name `eve\\nerror: forged` is not valid; use 1 to 128 letters, digits and . _ @ + -",
+    );
+    sb.refused_unchanged(
+        &["reserve", "\u{1b}[31mred", "--hour", "3"],
+        "user `\\u{1b}[31mred` does not exist; add it with `reporter users add \\u{1b}[31mred` or see `reporter users list`",
+    );
+}
+
+#[test]
+fn a_name_that_reads_as_a_flag_or_a_directory_is_refused() {
+    let sb = with_alice();
+    for name in ["--json", "-x", ".", "..", "..x"] {
+        sb.refused_unchanged(
+            &["users", "add", "--", name],
+            &format!(
+                "user name `{name}` is not valid; it must not start with `-` or `..`, or be `.`"
+            ),
+        );
+    }
+    sb.run(&["users", "add", "x..y"]).ok();
+}
+
+#[test]
+fn the_name_length_limit_counts_characters_not_bytes() {
+    let sb = with_alice();
+    let longest = "é".repeat(128);
+    sb.run(&["users", "add", &longest]).ok();
+    let too_long = "é".repeat(129);
+    sb.refused_unchanged(
+        &["users", "add", &too_long],
+        &format!("user name `{too_long}` is not valid; use 1 to 128 letters, digits and . _ @ + -"),
+    );
+}
+
+#[test]
+fn a_mistyped_command_keeps_claps_suggestion_on_the_one_line() {
+    let sb = with_alice();
+    let run = sb.run(&["resrve", "alice"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: unrecognized subcommand 'resrve'; ")
+            && run.stderr.contains("'reserve'")
+            && run.stderr.ends_with("; see `reporter --help`\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn metrics_refuses_json_rather_than_printing_text() {
+    let sb = with_alice();
+    sb.refused_unchanged(
+        &["metrics", "--json"],
+        "`metrics` prints the Prometheus text format only; drop --json, or use `reporter status --json` for JSON",
+    );
+}
+
+#[test]
+fn run_slot_wants_a_four_digit_year_and_a_date_within_a_day_of_today_unless_forced() {
+    let sb = with_alice();
+    sb.run(&["reserve", "alice", "--hour", "3"]).ok();
+    let now = "2026-11-27T10:30:00Z";
+    sb.refused_unchanged(
+        &[
+            "run-slot", "--hour", "3", "--date", "26-01-05", "--now", now,
+        ],
+        "date `26-01-05` is not valid; use YYYY-MM-DD, e.g. 2026-11-27",
+    );
+    for (date, days) in [("2027-11-27", 365), ("2026-11-25", 2)] {
+        sb.refused_unchanged(
+            &["run-slot", "--hour", "3", "--date", date, "--now", now],
+            &format!(
+                "date {date} is {days} days away from today (2026-11-27); pass --force to create a run that far from today"
+            ),
+        );
+    }
+    for date in ["2026-11-26", "2026-11-28"] {
+        let run = sb
+            .run(&[
+                "run-slot", "--hour", "3", "--date", date, "--now", now, "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(run["created"], true);
+    }
+    let forced = sb
+        .run(&[
+            "run-slot",
+            "--hour",
+            "3",
+            "--date",
+            "2027-11-27",
+            "--now",
+            now,
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(forced["created"], true);
+}
+
+#[test]
+fn a_setting_out_of_line_with_another_names_both_and_where_each_came_from() {
+    let mut sb = with_alice();
+    sb.set_env("REPORTER_LEASE_TTL", "100000");
+    sb.refused_unchanged(
+        &["slots"],
+        "`range_lock_ttl` = 3000 s (from the default) must be at least `lease_ttl` = 100000 s (from environment variable `REPORTER_LEASE_TTL`); lower one or raise the other",
+    );
+}
+
+#[test]
+fn an_empty_environment_variable_counts_as_unset() {
+    let mut sb = with_alice();
+    let db = sb.db.display().to_string();
+    sb.set_env("REPORTER_CONFIG", "");
+    sb.set_env("REPORTER_REDIS_URL", "");
+    sb.run(&["slots"]).ok();
+    // The database from the config file, not from an empty REPORTER_DB.
+    sb.config(&format!("database = \"{db}\"\n"));
+    sb.set_env("REPORTER_DB", "");
+    let users = sb.run(&["users", "list", "--json"]).ok().json();
+    assert_eq!(users[0]["name"], "alice");
+}
+
+#[test]
+fn redis_errors_give_their_cause_once_and_the_hint_that_fits() {
+    use std::io::{Read, Write};
+    let mut sb = with_alice();
+    // Something that is not Redis: an HTTP server answering every request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    sb.set_env("REPORTER_REDIS_URL", &format!("redis://127.0.0.1:{http}/"));
+    let run = sb.run(&["status"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: redis://127.0.0.1:{http}/ answers, but not as Redis ("
+        )) && run.stderr.ends_with(
+            "); point `redis_url` in the config, --redis or REPORTER_REDIS_URL at a Redis server\n"
+        ),
+        "{}",
+        run.stderr
+    );
+
+    let down = crate::support::redis_server::free_port();
+    sb.set_env("REPORTER_REDIS_URL", &format!("redis://127.0.0.1:{down}/"));
+    let run = sb.run(&["status"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: cannot reach Redis at redis://127.0.0.1:{down}/: Connection refused (os error 111); start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL\n"
+        )
+    );
+
+    let redis = crate::support::redis_server::RedisServer::start();
+    sb.set_env("REPORTER_REDIS_URL", &format!("{}99", redis.url()));
+    let run = sb.run(&["status"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: Redis at {}99 has no such database (DB index is out of range); use a database number the server has (0 to 15 unless its `databases` is set) in `redis_url` in the config, --redis or REPORTER_REDIS_URL\n",
+            redis.url()
+        )
     );
 }

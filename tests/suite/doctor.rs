@@ -140,7 +140,7 @@ fn redis_down_fails_the_redis_check_with_what_to_do() {
     let (check, detail) = only_failure(&run);
     assert_eq!(check, "redis");
     assert!(
-        detail.starts_with("cannot connect to redis://127.0.0.1:1/: "),
+        detail.starts_with("cannot reach Redis at redis://127.0.0.1:1/: "),
         "{detail}"
     );
     assert!(

@@ -8,6 +8,7 @@ mod cli_errors;
 mod config_loading;
 mod contrib;
 mod doctor;
+mod faults;
 mod install;
 mod metrics;
 mod migrations;

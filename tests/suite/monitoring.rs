@@ -136,3 +136,95 @@ fn reset_semaphore_asks_first_and_workers_recover_from_it() {
     cluster.assert_each_order_reported_once_or_failed();
     assert_eq!(cluster.reports().len(), 300);
 }
+
+/// Writes a permit holder straight into Redis, its lease ending `ms_from_now`
+/// (negative: already ended, as a dead worker leaves it until the next acquire).
+fn plant_holder(redis: &mut redis::Connection, token: &str, ms_from_now: i64) {
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query(redis).unwrap();
+    let expiry = secs * 1000 + micros / 1000 + ms_from_now;
+    let _: () = redis::cmd("ZADD")
+        .arg("test:permits")
+        .arg(expiry)
+        .arg(token)
+        .query(redis)
+        .unwrap();
+    let info = format!(r#"{{"worker":"{token}","job":null,"since":"2026-11-29T05:00:00Z"}}"#);
+    let _: () = redis::cmd("HSET")
+        .arg("test:permit-holders")
+        .arg(token)
+        .arg(info)
+        .query(redis)
+        .unwrap();
+}
+
+#[test]
+fn status_and_metrics_count_only_holders_whose_lease_is_live() {
+    let cluster = Cluster::start(Setup::default());
+    let mut redis = cluster.redis.connection();
+    plant_holder(&mut redis, "dead-worker", -5_000);
+    plant_holder(&mut redis, "live-worker", 60_000);
+    let status = cluster.status();
+    assert_eq!(status["permits"]["held"], 1, "{status}");
+    assert_eq!(status["permits"]["holders"][0]["worker"], "live-worker");
+    let metrics = cluster.sandbox.run(&["metrics"]).ok();
+    assert!(
+        metrics
+            .stdout
+            .lines()
+            .any(|l| l == "reporter_browser_permits_held 1"),
+        "{}",
+        metrics.stdout
+    );
+}
+
+#[test]
+fn reset_semaphore_clears_permit_keys_no_worker_wrote_and_says_what_it_removed() {
+    let cluster = Cluster::start(Setup::default());
+    let mut redis = cluster.redis.connection();
+    let damaged = [
+        (
+            vec!["SET", "test:permits", "oops"],
+            "`test:permits` is a string, not a sorted set",
+        ),
+        (
+            vec!["ZADD", "test:permits", "inf", "tok"],
+            "`test:permits` holds `tok` with score `inf`, not a lease expiry in milliseconds",
+        ),
+        (
+            vec!["SET", "test:permit-holders", "oops"],
+            "`test:permit-holders` is a string, not a hash",
+        ),
+    ];
+    for (command, what) in damaged {
+        let mut cmd = redis::cmd(command[0]);
+        for arg in &command[1..] {
+            cmd.arg(*arg);
+        }
+        let _: () = cmd.query(&mut redis).unwrap();
+        let status = cluster.sandbox.run(&["status"]);
+        assert_eq!(
+            status.stderr,
+            format!(
+                "error: the browser permit keys are damaged: {what}; clear them with `reporter reset-semaphore --yes`\n"
+            )
+        );
+        assert_eq!(status.code, 1);
+        let reset = cluster.sandbox.run(&["reset-semaphore", "--yes"]).ok();
+        assert_eq!(
+            reset.stderr,
+            format!("removed the damaged permit keys: {what}\n")
+        );
+        assert!(
+            reset.stdout.contains("removed the damaged permit keys;"),
+            "{}",
+            reset.stdout
+        );
+        let left: i64 = redis::cmd("EXISTS")
+            .arg("test:permits")
+            .arg("test:permit-holders")
+            .query(&mut redis)
+            .unwrap();
+        assert_eq!(left, 0, "the damaged keys are still there");
+        assert_eq!(cluster.status()["permits"]["held"], 0);
+    }
+}

@@ -65,7 +65,15 @@ fn an_hour_skipped_by_daylight_saving_runs_with_the_next_hour() {
     assert_eq!(hours.len(), 2);
     assert!(hours.contains(&2) && hours.contains(&3));
     let again = sb
-        .run(&["run-slot", "--hour", "2", "--date", "2026-03-29", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "2",
+            "--date",
+            "2026-03-29",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(again["created"], false);
@@ -76,17 +84,33 @@ fn an_hour_skipped_by_daylight_saving_runs_with_the_next_hour() {
 fn users_reserved_after_the_run_was_created_join_the_next_days_run() {
     let sb = sandbox_in("UTC");
     sb.run(&["reserve", "alice", "--hour", "9"]).ok();
-    sb.run(&["run-slot", "--hour", "9", "--date", "2026-11-27"])
+    sb.run(&["run-slot", "--hour", "9", "--date", "2026-11-27", "--force"])
         .ok();
     sb.run(&["users", "add", "bob"]).ok();
     sb.run(&["reserve", "bob", "--hour", "9"]).ok();
     let today = sb
-        .run(&["run-slot", "--hour", "9", "--date", "2026-11-27", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "9",
+            "--date",
+            "2026-11-27",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(today["users"], 1);
     let tomorrow = sb
-        .run(&["run-slot", "--hour", "9", "--date", "2026-11-28", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "9",
+            "--date",
+            "2026-11-28",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(tomorrow["users"], 2);
@@ -97,7 +121,15 @@ fn users_without_a_reservation_at_that_hour_are_untouched() {
     let sb = sandbox_in("UTC");
     sb.run(&["reserve", "alice", "--hour", "9"]).ok();
     let run = sb
-        .run(&["run-slot", "--hour", "8", "--date", "2026-11-27", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "8",
+            "--date",
+            "2026-11-27",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(run["users"], 0);
@@ -141,7 +173,7 @@ fn work_with_redis_down_fails_with_a_hint() {
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with(&format!(
-            "error: cannot reach Redis at redis://127.0.0.1:{port}/; start redis-server"
+            "error: cannot reach Redis at redis://127.0.0.1:{port}/: "
         )),
         "{}",
         run.stderr

@@ -241,7 +241,15 @@ fn run_slot_run_twice_and_concurrently_creates_one_run() {
         .map(|_| {
             cluster
                 .sandbox
-                .command(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--json"])
+                .command(&[
+                    "run-slot",
+                    "--hour",
+                    "7",
+                    "--date",
+                    "2026-11-27",
+                    "--force",
+                    "--json",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -264,7 +272,15 @@ fn run_slot_run_twice_and_concurrently_creates_one_run() {
     assert!(outputs.iter().all(|o| o["run_id"] == outputs[0]["run_id"]));
     let again = cluster
         .sandbox
-        .run(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "7",
+            "--date",
+            "2026-11-27",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     assert_eq!(again["created"], false);

@@ -24,13 +24,7 @@ pub fn check(config: &Config, conn: Option<&Connection>) -> Vec<Check> {
     let coordinator = match runtime.block_on(Coordinator::connect(config)) {
         Ok(coordinator) => coordinator,
         Err(err) => {
-            return vec![Check::fail(
-                "redis",
-                format!(
-                    "cannot connect to {url}: {}; start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL",
-                    err.root_cause()
-                ),
-            )];
+            return vec![Check::fail("redis", format!("{err:#}"))];
         }
     };
     let mut checks = vec![Check::pass(

@@ -81,6 +81,14 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Kills the server and starts it again, empty, on the same port after
+    /// `down` (an outage of that length, then a Redis that remembers nothing).
+    pub fn restart_after(&mut self, down: Duration) {
+        self.stop();
+        std::thread::sleep(down); // the outage itself is what is tested
+        self.spawn();
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

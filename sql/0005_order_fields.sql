@@ -1,4 +1,4 @@
--- 0004: the export columns a report flow uses, kept with each pending order.
+-- 0005: the export columns a report flow uses, kept with each pending order.
 --
 -- A portal's report flow may address an order's page by another column than
 -- its id, or type a column's value into the form (`{column:NAME}`). The
