@@ -5,33 +5,30 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::json;
+
+use super::session::{WebSession, locator_json, login_form_json};
+use super::steps::Flowed;
 use crate::config::ExportFormat;
+use crate::config::flow::Step;
 use crate::orders::ExportedOrder;
+use crate::portal::StepError;
 
 /// Finds the export's link or form button and fetches it with the page's
 /// cookies. Arguments: (locator, timeoutMs, loginForm, done). Answers
 /// `["ok", status, contentType, text]`, `["login"]` when the answer is the
-/// login page, `["missing"]`, or `["error", text]`.
-pub(super) const DOWNLOAD_JS: &str = r##"
+/// login page, `["html", status, title]` for another page (an error page),
+/// `["http", status]` when the page itself is an error page, `["missing"]`,
+/// or `["error", text]`.
+pub(super) const DOWNLOAD_JS: &str = concat!(
+    include_str!("find.js"),
+    r##"
 const [loc, timeoutMs, loginForm, done] = arguments;
-function find(loc, root) {
-  root = root || document;
-  switch (loc.kind) {
-    case "xpath":
-      return document.evaluate(loc.value, root, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
-    case "id": return root.getElementById ? root.getElementById(loc.value) : root.querySelector("#" + CSS.escape(loc.value));
-    case "name": return root.querySelector("[name=\"" + CSS.escape(loc.value) + "\"]");
-    case "linkText": return [...root.querySelectorAll("a")].find((a) => a.textContent.trim() === loc.value) || null;
-    case "partialLinkText": return [...root.querySelectorAll("a")].find((a) => a.textContent.includes(loc.value)) || null;
-    default: return root.querySelector(loc.value);
-  }
-}
 const deadline = Date.now() + timeoutMs;
 function start() {
   try {
-    const nav = performance.getEntriesByType("navigation")[0];
-    if (nav && nav.responseStatus >= 400) return done(["http", nav.responseStatus]);
-    if (loginForm && loginForm.some((l) => find(l))) return done(["login"]);
+    if (httpStatus() >= 400) return done(["http", httpStatus()]);
+    if (loginForm.some((l) => find(l))) return done(["login"]);
     const el = find(loc);
     if (!el) return Date.now() > deadline ? done(["missing"]) : setTimeout(start, 50);
     let url;
@@ -56,9 +53,10 @@ function start() {
     fetch(url, init)
       .then((r) => r.text().then((text) => {
         const type = r.headers.get("content-type") || "";
-        if (loginForm && type.includes("html")) {
+        if (type.includes("html")) {
           const page = new DOMParser().parseFromString(text, "text/html");
           if (loginForm.some((l) => find(l, page))) return done(["login"]);
+          return done(["html", r.status, page.title]);
         }
         done(["ok", r.status, type, text]);
       }))
@@ -68,7 +66,83 @@ function start() {
   }
 }
 start();
-"##;
+"##
+);
+
+impl WebSession {
+    /// Runs the export flow and fetches the export through the page.
+    pub(super) async fn download(&mut self) -> Result<String, StepError> {
+        let settings = self.settings();
+        let flow = &settings.export;
+        let last = flow.steps.len() - 1;
+        let Some(Step::Download(target)) = flow.steps.last() else {
+            unreachable!("checked at load: the export flow ends with download");
+        };
+        for fresh in [false, true] {
+            let flowed = self.run(flow, None, 0, last).await?;
+            if let Flowed::LoggedOut = flowed {
+                if fresh {
+                    break;
+                }
+                self.sign_in().await?;
+                continue;
+            }
+            let timeout_ms = (settings.page_timeout.as_millis() as u64 * 4 / 5).max(500);
+            let args = vec![
+                locator_json(target),
+                json!(timeout_ms),
+                login_form_json(&settings.login_form),
+            ];
+            let what = flow.describe(last);
+            let answer = self.browser().run_async(&what, DOWNLOAD_JS, args).await?;
+            if let Some(trace) = &self.parts.trace {
+                trace.after(self.browser(), flow, last).await;
+            }
+            match answer[0].as_str().unwrap_or_default() {
+                "ok" => {
+                    let status = answer[1].as_u64().unwrap_or(0);
+                    if !(200..300).contains(&status) {
+                        return Err(StepError::Retryable(format!(
+                            "{what}: the export answered HTTP {status}"
+                        )));
+                    }
+                    return Ok(answer[3].as_str().unwrap_or_default().to_string());
+                }
+                "html" => {
+                    let status = answer[1].as_u64().unwrap_or(0);
+                    let title = answer[2].as_str().unwrap_or_default();
+                    return Err(StepError::Retryable(if status >= 400 {
+                        format!("{what}: the export answered HTTP {status} ({title:?})")
+                    } else {
+                        format!("{what}: the export answered a web page ({title:?}), not CSV")
+                    }));
+                }
+                "login" if !fresh => self.sign_in().await?,
+                "login" => break,
+                "http" => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: the page answered HTTP {}",
+                        answer[1]
+                    )));
+                }
+                "missing" => {
+                    return Err(StepError::Unfit(format!(
+                        "{what}: nothing on the page matches it; check the selector against the page saved beside this error"
+                    )));
+                }
+                _ => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: {}",
+                        answer[1].as_str().unwrap_or("the download failed")
+                    )));
+                }
+            }
+        }
+        Err(StepError::Retryable(
+            "the portal asked to log in again right after a login".into(),
+        ))
+    }
+}
 
 /// Why an export cannot be used.
 #[derive(Debug, PartialEq, Eq)]

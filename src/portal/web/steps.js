@@ -4,6 +4,8 @@
 // wait_for, reported_if) and finds the element of the click that follows, so
 // a report costs a handful of WebDriver round trips, not one per field.
 //
+// `find` and `httpStatus` come from find.js, put before this script.
+//
 // It answers one array:
 //   ["ok", element|null]      every op done; the element found by a `find` op
 //   ["reported"]              a `reported_if` element is on the page
@@ -13,26 +15,6 @@
 //   ["option", index]         op `index` (select) has no such option
 //   ["error", index, text]    op `index` failed (an invalid selector, ...)
 const [ops, timeoutMs, loginForm, done] = arguments;
-
-function find(loc) {
-  switch (loc.kind) {
-    case "xpath":
-      return document.evaluate(loc.value, document, null,
-        XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
-    case "id":
-      return document.getElementById(loc.value);
-    case "name":
-      return document.getElementsByName(loc.value)[0] || null;
-    case "linkText":
-      return [...document.querySelectorAll("a")]
-        .find((a) => a.textContent.trim() === loc.value) || null;
-    case "partialLinkText":
-      return [...document.querySelectorAll("a")]
-        .find((a) => a.textContent.includes(loc.value)) || null;
-    default:
-      return document.querySelector(loc.value);
-  }
-}
 
 function shown(el) {
   return !!el && el.getClientRects().length > 0;
@@ -48,11 +30,6 @@ function setValue(el, value) {
   else el.value = value;
   el.dispatchEvent(new Event("input", { bubbles: true }));
   el.dispatchEvent(new Event("change", { bubbles: true }));
-}
-
-function httpStatus() {
-  const nav = performance.getEntriesByType("navigation")[0];
-  return nav && nav.responseStatus ? nav.responseStatus : 0;
 }
 
 // Whether op `i` is satisfied now: its element is there (and shown, and

@@ -14,7 +14,7 @@ use crate::config::flow::{Choice, Flow, Locator, Step, Template, percent_encode}
 use crate::orders::OrderToReport;
 use crate::portal::{PortalUser, StepError};
 
-const STEPS_JS: &str = include_str!("steps.js");
+const STEPS_JS: &str = concat!(include_str!("find.js"), include_str!("steps.js"));
 
 /// The values the placeholders take.
 pub(super) struct Vars<'a> {
