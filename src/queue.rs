@@ -747,6 +747,28 @@ mod tests {
         max_lease_expiries: 3,
     };
 
+    /// A download of `n` orders completed in ranges of 100, and the first
+    /// range claimed with it.
+    fn downloaded(n: usize) -> (tempfile::TempDir, Connection, ClaimedJob) {
+        let (dir, mut conn) = one_download();
+        let download = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
+            .unwrap()
+            .unwrap();
+        let orders: Vec<OrderToReport> = (1..=n)
+            .map(|n| OrderToReport::new(format!("o{n}")))
+            .collect();
+        let completed = complete_download(
+            &mut conn,
+            download.fence,
+            &Pending::Decided(orders),
+            100,
+            2,
+            Some(&NEXT),
+        );
+        let first = claimed(completed.unwrap());
+        (dir, conn, first)
+    }
+
     fn claimed(completed: Completed) -> ClaimedJob {
         match completed {
             Completed::Done(Next::Claimed(job)) => job,
@@ -756,24 +778,7 @@ mod tests {
 
     #[test]
     fn a_completion_claims_the_next_job_in_its_transaction_and_only_under_its_fence() {
-        let (_dir, mut conn) = one_download();
-        let download = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
-            .unwrap()
-            .unwrap();
-        let orders: Vec<OrderToReport> = (1..=150)
-            .map(|n| OrderToReport::new(format!("o{n}")))
-            .collect();
-        let first = claimed(
-            complete_download(
-                &mut conn,
-                download.fence,
-                &Pending::Decided(orders),
-                100,
-                2,
-                Some(&NEXT),
-            )
-            .unwrap(),
-        );
+        let (_dir, mut conn, first) = downloaded(150);
         assert_eq!(first.range.map(|r| (r.start, r.end)), Some((1, 100)));
         assert_eq!(first.pending.len(), 100);
         assert_eq!(first.pending[0], (1, OrderToReport::new("o1")));
@@ -894,24 +899,7 @@ mod tests {
 
     #[test]
     fn an_order_that_failed_by_itself_fails_its_user_but_not_its_neighbours() {
-        let (_dir, mut conn) = one_download();
-        let download = claim(&mut conn, "w", Duration::from_secs(30), None, 3)
-            .unwrap()
-            .unwrap();
-        let orders: Vec<OrderToReport> = (1..=5)
-            .map(|n| OrderToReport::new(format!("o{n}")))
-            .collect();
-        let range = claimed(
-            complete_download(
-                &mut conn,
-                download.fence,
-                &Pending::Decided(orders),
-                100,
-                2,
-                Some(&NEXT),
-            )
-            .unwrap(),
-        );
+        let (_dir, mut conn, range) = downloaded(5);
         let outcomes = Outcomes {
             reported: vec![1, 2, 4, 5],
             failed: vec![(3, "HTTP 500 three times".into())],

@@ -274,27 +274,6 @@ impl WebCluster {
             .collect()
     }
 
-    /// Adds the users with a login each (name, login), reserves them at
-    /// `hour` and creates the run.
-    pub fn run_for_logins(&self, hour: u32, users: &[(&str, &str)]) -> i64 {
-        let hour = hour.to_string();
-        self.sandbox
-            .run(&["slots", "set", &hour, "--max-users", "100"])
-            .ok();
-        for (name, login) in users {
-            self.sandbox
-                .run(&["users", "add", name, "--login", login])
-                .ok();
-            self.sandbox.run(&["reserve", name, "--hour", &hour]).ok();
-        }
-        let created = self
-            .sandbox
-            .run(&["run-slot", "--hour", &hour, "--json"])
-            .ok()
-            .json();
-        created["run_id"].as_i64().expect("run id")
-    }
-
     /// Starts `reporter work`; its stderr goes to `<id>.log`.
     pub fn spawn_worker(&mut self, id: &str, extra: &[&str]) -> u32 {
         let log = File::create(self.sandbox.path(&format!("{id}.log"))).unwrap();
