@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_status_checks.sql",
         include_str!("../../sql/0003_status_checks.sql"),
     ),
+    (
+        4,
+        "0004_api_tokens.sql",
+        include_str!("../../sql/0004_api_tokens.sql"),
+    ),
 ];
 
 /// The schema version this build knows.

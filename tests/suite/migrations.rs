@@ -20,7 +20,8 @@ fn all_migrations_apply_to_an_empty_file() {
         vec![
             (1, "0001_schema.sql".to_string()),
             (2, "0002_slots.sql".to_string()),
-            (3, "0003_status_checks.sql".to_string())
+            (3, "0003_status_checks.sql".to_string()),
+            (4, "0004_api_tokens.sql".to_string())
         ]
     );
     let slots: i64 = conn
@@ -93,5 +94,5 @@ fn processes_racing_on_a_new_file_migrate_it_once() {
         .conn()
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
 }
