@@ -59,6 +59,7 @@ pub async fn json<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(too_large());
     }
+    tracing::debug!("reading the request body");
     let body = Limited::new(request.into_body(), BODY_LIMIT).collect();
     let bytes = match tokio::time::timeout(BODY_TIMEOUT, body).await {
         Err(_) => {

@@ -7,7 +7,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use super::reply::{ApiError, Reply};
-use super::{Api, caller, health, reservations, runs};
+use super::{Api, body, caller, health, reservations, runs};
 
 /// Where the original system's endpoints live.
 const PREFIX: &str = "/api/reporter/";
@@ -76,11 +76,15 @@ async fn route(
     let caller = caller::authenticate(api, request.headers()).await?;
     *user = Some(caller.name().to_owned());
     match (endpoint, method) {
-        (Endpoint::Slots, _) => Ok(super::reply::bytes(
-            StatusCode::OK,
-            "application/json",
-            api.db.slots_json().await?,
-        )),
+        (Endpoint::Slots, _) => {
+            // Nothing to choose here, but a misspelled parameter is still refused.
+            body::user_param(request.uri())?;
+            Ok(super::reply::bytes(
+                StatusCode::OK,
+                "application/json",
+                api.db.slots_json().await?,
+            ))
+        }
         (Endpoint::Reservations, Method::GET) => reservations::show(api, caller, request).await,
         (Endpoint::Reservations, Method::POST) => reservations::reserve(api, caller, request).await,
         (Endpoint::Reservations, _) => reservations::cancel(api, caller, request).await,
