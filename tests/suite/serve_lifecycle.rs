@@ -71,7 +71,7 @@ fn sigterm_answers_the_request_in_flight_then_exits_0_saying_stopping() {
     );
     api.signal("TERM");
     read_until(&socket, "STOPPING=1");
-    stream.write_all(body[5..].as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[5..]).unwrap();
     let reply = read_reply(&mut stream);
     assert_eq!(reply.status, 201, "{reply:?}");
     assert_eq!(
