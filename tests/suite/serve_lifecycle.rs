@@ -171,3 +171,36 @@ fn request_logs_name_the_user_and_never_the_token() {
         "{logged}"
     );
 }
+
+#[test]
+fn a_bad_listen_address_is_refused_naming_the_flag_or_the_key() {
+    let mut sb = Sandbox::new();
+    sb.refused_unchanged(
+        &["serve", "--listen", "localhost"],
+        "--listen `localhost`: give an IP address and port, like 127.0.0.1:8080 or [::1]:8080",
+    );
+    let config = sb.config("[serve]\nlisten = \"8080\"\n");
+    sb.refused_unchanged(
+        &["serve"],
+        &format!(
+            "config file `{}`: `serve.listen` = 8080 is not valid: give an IP address and port, like 127.0.0.1:8080 or [::1]:8080",
+            config.display()
+        ),
+    );
+}
+
+#[test]
+fn an_address_already_in_use_fails_saying_how_to_pick_another() {
+    let sb = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = sb.run(&["serve", "--listen", &address]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "error: cannot listen on {address}; pick a free address with --listen or serve.listen"
+        )),
+        "{}",
+        out.stderr
+    );
+}
