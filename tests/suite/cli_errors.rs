@@ -140,7 +140,7 @@ fn a_database_from_a_newer_version_is_refused() {
     let sb = with_alice();
     sb.conn().pragma_update(None, "user_version", 99).unwrap();
     let msg = format!(
-        "database `{}` has schema version 99, newer than this reporter knows (3); upgrade reporter",
+        "database `{}` has schema version 99, newer than this reporter knows (4); upgrade reporter",
         sb.db.display()
     );
     sb.refused_unchanged(&["slots"], &msg);
