@@ -31,8 +31,9 @@ pub async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<Caller, ApiE
     let token = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty() && token.len() <= 256)
         .ok_or_else(unauthorized)?
         .to_owned();

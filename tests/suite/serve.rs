@@ -131,7 +131,7 @@ fn a_user_follows_their_runs_and_their_progress_in_one() {
 #[test]
 fn a_request_without_a_valid_token_is_answered_401() {
     let sb = Sandbox::new();
-    user_with_token(&sb, "alice");
+    let alice = user_with_token(&sb, "alice");
     let api = ApiServer::start(&sb);
     let none = api.send("GET", "/api/reporter/slots/", None, None);
     assert!(none.error(401).contains("Authorization: Bearer TOKEN"));
@@ -144,6 +144,13 @@ fn a_request_without_a_valid_token_is_answered_401() {
         b"GET /api/reporter/slots/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6eA==\r\nConnection: close\r\n\r\n",
     );
     basic.error(401);
+    // The scheme is case-insensitive (RFC 9110); the token is not.
+    let lower = format!(
+        "GET /api/reporter/slots/ HTTP/1.1\r\nHost: x\r\nAuthorization: bearer {alice}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(api.raw(lower.as_bytes()).status, 200);
+    api.get("/api/reporter/slots/", &alice.to_uppercase())
+        .error(401);
 }
 
 #[test]
