@@ -23,6 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::coord::Coordinator;
@@ -35,6 +36,8 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body read; a reservation is about 60 bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
+/// Connections served at once; each holds a file descriptor and a few KiB.
+pub const MAX_CONNECTIONS: usize = 512;
 /// How long requests in flight may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -80,8 +83,14 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(64 * 1024);
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        // At the limit, new connections wait in the listen backlog.
+        let slot = tokio::select! {
+            slot = open.clone().acquire_owned() => slot.expect("never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -105,6 +114,7 @@ pub async fn serve(
                     if let Err(err) = connection.await {
                         tracing::debug!(error = %err, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
