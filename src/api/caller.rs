@@ -25,22 +25,55 @@ fn unauthorized() -> ApiError {
     )
 }
 
-/// The caller of a request, from its `Authorization: Bearer` header. The token
-/// itself goes no further than this function and the hash it is looked up by.
-pub async fn authenticate(api: &Api, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let token = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty() && token.len() <= 256)
-        .ok_or_else(unauthorized)?
-        .to_owned();
-    api.db
-        .read(move |conn| Ok(tokens::authenticate(conn, &token)?))
-        .await?
-        .ok_or_else(unauthorized)
+/// The bearer token of a request, and where the request log learns the
+/// caller's name. The token goes no further than the hash it is looked up by.
+pub struct Bearer<'a> {
+    token: String,
+    who: &'a mut Option<String>,
+}
+
+impl<'a> Bearer<'a> {
+    /// The token of `Authorization: Bearer TOKEN`; `401` without one.
+    pub fn from_headers(
+        headers: &HeaderMap,
+        who: &'a mut Option<String>,
+    ) -> Result<Bearer<'a>, ApiError> {
+        let token = headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty() && token.len() <= 256)
+            .ok_or_else(unauthorized)?
+            .to_owned();
+        Ok(Bearer { token, who })
+    }
+
+    /// Runs `f` for the token's caller on a reading connection: checking the
+    /// token and the read are one trip to a database thread. `401` for a
+    /// token that is unknown or revoked.
+    pub async fn read<T: Send + 'static>(
+        self,
+        api: &Api,
+        f: impl FnOnce(&Connection, Caller) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let token = self.token;
+        let (name, result) = api
+            .db
+            .read(move |conn| {
+                let caller = tokens::authenticate(conn, &token)?.ok_or_else(unauthorized)?;
+                Ok((caller.name().to_owned(), f(conn, caller)))
+            })
+            .await?;
+        *self.who = Some(name);
+        result
+    }
+
+    /// The token's caller.
+    pub async fn caller(self, api: &Api) -> Result<Caller, ApiError> {
+        self.read(api, |_, caller| Ok(caller)).await
+    }
 }
 
 /// The users the request is about. Another user's name, for a user token, is

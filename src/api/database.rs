@@ -82,10 +82,9 @@ impl Database {
         .await
     }
 
-    /// The 24 slots as the JSON body of `GET slots/`.
-    pub async fn slots_json(&self) -> Result<Bytes, ApiError> {
-        let cache = self.slots.clone();
-        blocking(move || cache.get()).await
+    /// The slot list, to be read from a database thread.
+    pub fn slots(&self) -> Arc<SlotsCache> {
+        self.slots.clone()
     }
 }
 
@@ -107,17 +106,20 @@ struct SlotView {
 
 /// The slot list, kept until `PRAGMA data_version` (which moves whenever
 /// another connection, in this process or another, commits) says otherwise.
-struct SlotsCache {
+pub struct SlotsCache {
     conn: Mutex<Connection>,
     factor: f64,
     cached: Mutex<Option<(i64, Bytes)>>,
 }
 
 impl SlotsCache {
-    fn get(&self) -> Result<Bytes, ApiError> {
+    /// The 24 slots as the JSON body of `GET slots/`. Blocks: call it on a
+    /// database thread.
+    pub fn json(&self) -> Result<Bytes, ApiError> {
         let conn = self.conn.lock().expect("slots connection");
         let version: i64 = conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
             .context("cannot read the database's data_version")?;
         if let Some((seen, body)) = self.cached.lock().expect("slots cache").as_ref()
             && *seen == version

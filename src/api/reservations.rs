@@ -6,12 +6,12 @@ use hyper::{Request, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::db::reservations::{self, Reserved};
-use crate::db::tokens::Caller;
 use crate::db::{slots, users};
 use crate::error::is_refusal;
 
+use super::caller::{self, Bearer};
 use super::reply::{self, ApiError, Reply};
-use super::{Api, body, caller};
+use super::{Api, body};
 
 /// The body of `POST reservations/`, as the original API named it.
 #[derive(Debug, Deserialize)]
@@ -42,15 +42,14 @@ struct ReservedView {
 
 pub async fn show(
     api: &Api,
-    caller: Caller,
+    bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let user = body::user_param(request.uri())?;
-    let found = api
-        .db
-        .read(move |conn| {
+    let found = bearer
+        .read(api, move |conn, caller| {
             let (_, name) = caller::one_user(conn, &caller, user.as_deref())?;
-            let mine = reservations::list(conn, Some(&name))?.into_iter().next();
+            let mine = reservations::of_user(conn, &name)?;
             Ok(mine.map(|r| ReservationView {
                 user: r.user,
                 slot_id: r.hour,
@@ -64,10 +63,11 @@ pub async fn show(
 
 pub async fn reserve(
     api: &Api,
-    caller: Caller,
+    bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let user = body::user_param(request.uri())?;
+    let caller = bearer.caller(api).await?;
     let wanted: NewReservation = body::json(request, SHAPE).await?;
     slots::check_hour(wanted.slot_id)?;
     if let Some(n) = wanted.monthly_orders_estimate {
@@ -105,10 +105,11 @@ pub async fn reserve(
 
 pub async fn cancel(
     api: &Api,
-    caller: Caller,
+    bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let user = body::user_param(request.uri())?;
+    let caller = bearer.caller(api).await?;
     api.db
         .write(move |tx| {
             let (_, name) = caller::one_user(tx, &caller, user.as_deref())?;

@@ -6,8 +6,9 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
-use super::reply::{ApiError, Reply};
-use super::{Api, body, caller, health, reservations, runs};
+use super::caller::Bearer;
+use super::reply::{self, ApiError, Reply};
+use super::{Api, body, health, reservations, runs};
 
 /// Where the original system's endpoints live.
 const PREFIX: &str = "/api/reporter/";
@@ -73,23 +74,20 @@ async fn route(
         _ => &[Method::GET],
     };
     only(&method, allowed)?;
-    let caller = caller::authenticate(api, request.headers()).await?;
-    *user = Some(caller.name().to_owned());
+    let bearer = Bearer::from_headers(request.headers(), user)?;
     match (endpoint, method) {
         (Endpoint::Slots, _) => {
             // Nothing to choose here, but a misspelled parameter is still refused.
             body::user_param(request.uri())?;
-            Ok(super::reply::bytes(
-                StatusCode::OK,
-                "application/json",
-                api.db.slots_json().await?,
-            ))
+            let slots = api.db.slots();
+            let body = bearer.read(api, move |_, _| slots.json()).await?;
+            Ok(reply::bytes(StatusCode::OK, "application/json", body))
         }
-        (Endpoint::Reservations, Method::GET) => reservations::show(api, caller, request).await,
-        (Endpoint::Reservations, Method::POST) => reservations::reserve(api, caller, request).await,
-        (Endpoint::Reservations, _) => reservations::cancel(api, caller, request).await,
-        (Endpoint::Runs, _) => runs::list(api, caller, request).await,
-        (Endpoint::Progress(run_id), _) => runs::progress(api, caller, request, run_id).await,
+        (Endpoint::Reservations, Method::GET) => reservations::show(api, bearer, request).await,
+        (Endpoint::Reservations, Method::POST) => reservations::reserve(api, bearer, request).await,
+        (Endpoint::Reservations, _) => reservations::cancel(api, bearer, request).await,
+        (Endpoint::Runs, _) => runs::list(api, bearer, request).await,
+        (Endpoint::Progress(run_id), _) => runs::progress(api, bearer, request, run_id).await,
     }
 }
 

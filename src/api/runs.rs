@@ -5,9 +5,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
 use crate::db::runs;
-use crate::db::tokens::Caller;
 
-use super::caller::{self, Scope};
+use super::caller::{self, Bearer, Scope};
 use super::reply::{self, ApiError, Reply};
 use super::{Api, body};
 
@@ -16,13 +15,12 @@ const RECENT_RUNS: i64 = 20;
 
 pub async fn list(
     api: &Api,
-    caller: Caller,
+    bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
     let user = body::user_param(request.uri())?;
-    let recent = api
-        .db
-        .read(move |conn| {
+    let recent = bearer
+        .read(api, move |conn, caller| {
             Ok(match caller::scope(conn, &caller, user.as_deref())? {
                 Scope::User { id, .. } => runs::recent_for_user(conn, id, RECENT_RUNS)?,
                 Scope::All => runs::recent(conn, RECENT_RUNS)?,
@@ -34,14 +32,13 @@ pub async fn list(
 
 pub async fn progress(
     api: &Api,
-    caller: Caller,
+    bearer: Bearer<'_>,
     request: Request<Incoming>,
     run_id: i64,
 ) -> Result<Reply, ApiError> {
     let user = body::user_param(request.uri())?;
-    let found = api
-        .db
-        .read(move |conn| {
+    let found = bearer
+        .read(api, move |conn, caller| {
             let progress = match caller::scope(conn, &caller, user.as_deref())? {
                 Scope::User { name, .. } => runs::run_progress(conn, run_id, Some(&name))?
                     .filter(|run| !run.users.is_empty()),
