@@ -185,3 +185,26 @@ fn unknown_paths_methods_and_query_parameters_are_answered_4xx() {
         .error(400);
     assert_eq!(before, sb.snapshot());
 }
+
+#[test]
+fn a_body_that_never_arrives_is_answered_408_and_changes_nothing() {
+    let sb = Sandbox::new();
+    let alice = user_with_token(&sb, "alice");
+    let api = ApiServer::start(&sb);
+    let before = sb.snapshot();
+    let mut slow = api.connect();
+    std::io::Write::write_all(
+        &mut slow,
+        format!(
+            "POST {RESERVATIONS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {alice}\r\n\
+             Content-Type: application/json\r\nContent-Length: 15\r\nConnection: close\r\n\r\n{{\"slot"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // Meanwhile others are served.
+    api.get("/api/reporter/slots/", &alice).expect(200);
+    let reply = crate::support::api::read_reply(&mut slow);
+    assert!(reply.error(408).contains("send it at once"), "{reply:?}");
+    assert_eq!(before, sb.snapshot());
+}

@@ -31,7 +31,7 @@ fn read_until(socket: &UnixDatagram, want: &str) -> Vec<String> {
 }
 
 #[test]
-fn sigterm_answers_the_request_in_flight_then_exits_0_saying_stopping() {
+fn serve_pings_the_watchdog_and_on_sigterm_answers_the_request_in_flight_then_exits_0() {
     let mut sb = Sandbox::new();
     let alice = user_with_token(&sb, "alice");
     let notify = sb.path("notify.sock");
@@ -40,6 +40,7 @@ fn sigterm_answers_the_request_in_flight_then_exits_0_saying_stopping() {
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     sb.set_env("NOTIFY_SOCKET", notify.to_str().unwrap());
+    sb.set_env("WATCHDOG_USEC", "400000");
     sb.set_env("RUST_LOG", "reporter=debug");
     let mut api = ApiServer::start(&sb);
     let ready = read_until(&socket, "READY=1");
@@ -49,6 +50,7 @@ fn sigterm_answers_the_request_in_flight_then_exits_0_saying_stopping() {
             .any(|m| m.starts_with("STATUS=listening on 127.0.0.1:")),
         "{ready:?}"
     );
+    read_until(&socket, "WATCHDOG=1");
     // Head and half the body now; the rest after SIGTERM.
     let body = r#"{"slot_id": 6}"#;
     let mut stream = api.connect();
