@@ -45,9 +45,11 @@ pub async fn show(
     bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
-    let user = body::user_param(request.uri())?;
+    // A bad query is reported after the token is checked: 401 comes first.
+    let user = body::user_param(request.uri());
     let found = bearer
         .read(api, move |conn, caller| {
+            let user = user?;
             let (_, name) = caller::one_user(conn, &caller, user.as_deref())?;
             let mine = reservations::of_user(conn, &name)?;
             Ok(mine.map(|r| ReservationView {
@@ -66,8 +68,8 @@ pub async fn reserve(
     bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
-    let user = body::user_param(request.uri())?;
     let caller = bearer.caller(api).await?;
+    let user = body::user_param(request.uri())?;
     let wanted: NewReservation = body::json(request, SHAPE).await?;
     slots::check_hour(wanted.slot_id)?;
     if let Some(n) = wanted.monthly_orders_estimate {
@@ -108,8 +110,8 @@ pub async fn cancel(
     bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
-    let user = body::user_param(request.uri())?;
     let caller = bearer.caller(api).await?;
+    let user = body::user_param(request.uri())?;
     api.db
         .write(move |tx| {
             let (_, name) = caller::one_user(tx, &caller, user.as_deref())?;

@@ -78,9 +78,11 @@ async fn route(
     match (endpoint, method) {
         (Endpoint::Slots, _) => {
             // Nothing to choose here, but a misspelled parameter is still refused.
-            body::user_param(request.uri())?;
+            let query = body::user_param(request.uri());
             let slots = api.db.slots();
-            let body = bearer.read(api, move |_, _| slots.json()).await?;
+            let body = bearer
+                .read(api, move |_, _| query.and_then(|_| slots.json()))
+                .await?;
             Ok(reply::bytes(StatusCode::OK, "application/json", body))
         }
         (Endpoint::Reservations, Method::GET) => reservations::show(api, bearer, request).await,

@@ -18,9 +18,11 @@ pub async fn list(
     bearer: Bearer<'_>,
     request: Request<Incoming>,
 ) -> Result<Reply, ApiError> {
-    let user = body::user_param(request.uri())?;
+    // A bad query is reported after the token is checked: 401 comes first.
+    let user = body::user_param(request.uri());
     let recent = bearer
         .read(api, move |conn, caller| {
+            let user = user?;
             Ok(match caller::scope(conn, &caller, user.as_deref())? {
                 Scope::User { id, .. } => runs::recent_for_user(conn, id, RECENT_RUNS)?,
                 Scope::All => runs::recent(conn, RECENT_RUNS)?,
@@ -36,9 +38,11 @@ pub async fn progress(
     request: Request<Incoming>,
     run_id: i64,
 ) -> Result<Reply, ApiError> {
-    let user = body::user_param(request.uri())?;
+    // A bad query is reported after the token is checked: 401 comes first.
+    let user = body::user_param(request.uri());
     let found = bearer
         .read(api, move |conn, caller| {
+            let user = user?;
             let progress = match caller::scope(conn, &caller, user.as_deref())? {
                 Scope::User { name, .. } => runs::run_progress(conn, run_id, Some(&name))?
                     .filter(|run| !run.users.is_empty()),

@@ -139,7 +139,17 @@ fn a_request_without_a_valid_token_is_answered_401() {
     let wrong = "rpt_0000000000000000000000000000000000000000000000000000000000000000";
     for path in ["slots/", "reservations/", "runs/", "runs/1/progress/"] {
         api.get(&format!("/api/reporter/{path}"), wrong).error(401);
+        // The token is checked before anything else is judged.
+        api.get(&format!("/api/reporter/{path}?bad=1"), wrong)
+            .error(401);
     }
+    api.send(
+        "POST",
+        "/api/reporter/reservations/?bad=1",
+        Some(wrong),
+        Some("{"),
+    )
+    .error(401);
     let basic = api.raw(
         b"GET /api/reporter/slots/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YWxpY2U6eA==\r\nConnection: close\r\n\r\n",
     );
