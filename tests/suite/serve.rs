@@ -176,6 +176,17 @@ fn a_revoked_token_is_refused_from_the_next_request_on() {
 }
 
 #[test]
+fn a_removed_users_token_is_refused_and_gone_from_the_list() {
+    let sb = Sandbox::new();
+    let alice = user_with_token(&sb, "alice");
+    let api = ApiServer::start(&sb);
+    api.get("/api/reporter/reservations/", &alice).expect(200);
+    sb.run(&["users", "remove", "alice"]).ok();
+    api.get("/api/reporter/reservations/", &alice).error(401);
+    assert_eq!(sb.run(&["tokens", "list", "--json"]).ok().json(), json!([]));
+}
+
+#[test]
 fn a_user_can_neither_read_nor_change_another_users_reservation_or_runs() {
     let sb = Sandbox::new();
     let alice = user_with_token(&sb, "alice");
