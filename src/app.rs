@@ -106,6 +106,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => args.run(&ctx)?,
         Command::ResetSemaphore(args) => args.run(&ctx)?,
         Command::Metrics(args) => args.run(&ctx)?,
+        Command::Serve(args) => return commands::serve::run(args, &ctx),
+        Command::Tokens(command) => command.run(&ctx)?,
         Command::Doctor(_) | Command::Completions(_) | Command::Manpage(_) => {
             unreachable!("run before the config")
         }

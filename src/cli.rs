@@ -82,6 +82,11 @@ pub enum Command {
     ResetSemaphore(commands::reset_semaphore::ResetSemaphoreArgs),
     /// Print permits, jobs, runs and worker heartbeats in the Prometheus text format
     Metrics(commands::metrics::MetricsArgs),
+    /// Serve the HTTP API: slots, reservations and runs per user, with bearer tokens
+    Serve(commands::serve::ServeArgs),
+    /// Make, list or revoke the HTTP API's bearer tokens
+    #[command(subcommand)]
+    Tokens(commands::tokens::TokensCommand),
     /// Check the config, database, Redis and browser setup, one line per check
     Doctor(commands::doctor::DoctorArgs),
     /// Try the portal's flows safely: log in, read the export, fill one form, never submit

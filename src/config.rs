@@ -2,6 +2,7 @@
 //! flags. Every value is checked as it is applied, so an error names the key and
 //! where it came from.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub struct Config {
     /// Where the settings checked against each other were set, for
     /// messages; one not listed has its default.
     set_by: std::collections::BTreeMap<&'static str, String>,
+    /// Where `reporter serve` listens when systemd hands it no socket.
+    pub serve_listen: SocketAddr,
 }
 
 /// How often and how late failed jobs are tried again.
@@ -114,6 +117,7 @@ impl Default for Config {
             }),
             browser: BrowserConfig::default(),
             set_by: Default::default(),
+            serve_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         }
     }
 }
@@ -135,6 +139,14 @@ struct FileConfig {
     retry: Option<FileRetry>,
     portal: Option<FilePortal>,
     browser: Option<web::FileBrowser>,
+    serve: Option<FileServe>,
+}
+
+/// `[serve]`: the HTTP API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServe {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +286,9 @@ impl Config {
         }
         if let Some(portal) = file.portal {
             self.apply_portal(portal, origin)?;
+        }
+        if let Some(listen) = file.serve.and_then(|serve| serve.listen) {
+            self.serve_listen = check(origin, "serve.listen", &listen, check_listen(&listen))?;
         }
         if let Some(browser) = file.browser {
             self.browser.apply(browser, origin)?;
@@ -552,6 +567,12 @@ fn check_factor(v: f64) -> std::result::Result<f64, String> {
         return Err("give a factor from 0 to 10".into());
     }
     Ok(v)
+}
+
+/// An address to listen on: `IP:PORT`.
+pub fn check_listen(v: &str) -> std::result::Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| "give an IP address and port, like 127.0.0.1:8080 or [::1]:8080".into())
 }
 
 fn check_redis_url(v: &str) -> std::result::Result<String, String> {

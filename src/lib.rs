@@ -1,6 +1,7 @@
 //! reporter: browser automation for many customers on an hourly reservation
 //! schedule. The binary is a thin shell around [`app::main`].
 
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod commands;

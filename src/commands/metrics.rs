@@ -14,7 +14,9 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::config::Config;
 use crate::context::Context;
+use crate::coord::Coordinator;
 use crate::db::{runs, workers};
 use crate::error::refuse;
 use crate::output::println_out;
@@ -55,8 +57,8 @@ impl MetricsArgs {
             )));
         }
         let conn = ctx.db()?;
-        let permits_held = permits_held(ctx);
-        let page = render(ctx, &conn, permits_held)?;
+        let held = blocking_permits_held(&ctx.config);
+        let page = render(&ctx.config, &conn, held)?;
         match &self.textfile {
             Some(dir) => write_atomically(&dir.join(TEXTFILE), &page),
             None => println_out(page.trim_end()),
@@ -64,14 +66,24 @@ impl MetricsArgs {
     }
 }
 
-/// The browser permits held now, or `None` when Redis cannot be reached.
-fn permits_held(ctx: &Context) -> Option<usize> {
+/// [`permits_held`] from a command without a runtime of its own.
+fn blocking_permits_held(config: &Config) -> Option<usize> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
-    let held = runtime.block_on(async { ctx.coordinator().await?.holders().await });
-    match held {
+    runtime.block_on(permits_held(config))
+}
+
+/// The browser permits held now, or `None` when Redis cannot be reached.
+pub async fn permits_held(config: &Config) -> Option<usize> {
+    let held = async { Coordinator::connect(config).await?.holders().await }.await;
+    counted(held)
+}
+
+/// The number of holders, or `None` (with a warning) when Redis failed.
+pub fn counted(holders: Result<Vec<crate::coord::Holder>>) -> Option<usize> {
+    match holders {
         Ok(holders) => Some(holders.len()),
         Err(err) => {
             tracing::warn!(error = %format!("{err:#}"), "browser permits left out of the metrics");
@@ -80,14 +92,15 @@ fn permits_held(ctx: &Context) -> Option<usize> {
     }
 }
 
-fn render(ctx: &Context, conn: &Connection, permits_held: Option<usize>) -> Result<String> {
+/// The whole page, as `reporter metrics` prints it and `serve` answers `/metrics`.
+pub fn render(config: &Config, conn: &Connection, permits_held: Option<usize>) -> Result<String> {
     let mut page = Exposition::default();
     page.gauge(
         "reporter_metrics_timestamp_seconds",
         "When these metrics were computed, Unix time: the moment the other gauges describe.",
     )
     .sample("reporter_metrics_timestamp_seconds", &[], seconds(now_ms()));
-    permits(&mut page, ctx, permits_held);
+    permits(&mut page, config, permits_held);
     jobs(&mut page, conn)?;
     run_orders(&mut page, conn)?;
     last_run(&mut page, conn)?;
@@ -96,7 +109,7 @@ fn render(ctx: &Context, conn: &Connection, permits_held: Option<usize>) -> Resu
     Ok(page.into_text())
 }
 
-fn permits(page: &mut Exposition, ctx: &Context, held: Option<usize>) {
+fn permits(page: &mut Exposition, config: &Config, held: Option<usize>) {
     page.gauge(
         "reporter_redis_up",
         "Whether Redis answered (1) or not (0).",
@@ -113,7 +126,7 @@ fn permits(page: &mut Exposition, ctx: &Context, held: Option<usize>) {
     .sample(
         "reporter_browser_permits_limit",
         &[],
-        f64::from(ctx.config.max_active_browsers),
+        f64::from(config.max_active_browsers),
     );
     if let Some(held) = held {
         page.gauge(

@@ -7,10 +7,9 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rusqlite::Connection;
-use serde::Serialize;
 
 use crate::context::Context;
-use crate::db::runs::{self, UserProgress};
+use crate::db::runs::{self, RunProgress, UserProgress};
 use crate::error::refuse;
 use crate::output::{cell, print_json, print_table, println_out};
 
@@ -32,16 +31,6 @@ pub struct ProgressArgs {
     /// Recent runs listed without RUN_ID
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: i64,
-}
-
-/// `progress RUN_ID --json`.
-#[derive(Debug, Serialize)]
-struct RunProgress {
-    run_id: i64,
-    hour: i64,
-    scheduled_for: String,
-    status: String,
-    users: Vec<UserProgress>,
 }
 
 impl ProgressArgs {
@@ -85,21 +74,10 @@ impl ProgressArgs {
     }
 
     fn load(&self, conn: &Connection, run_id: i64) -> Result<RunProgress> {
-        let run = runs::find(conn, run_id)?.ok_or_else(|| {
+        runs::run_progress(conn, run_id, self.user.as_deref())?.ok_or_else(|| {
             refuse(format!(
                 "run {run_id} does not exist; list runs with `reporter progress`"
             ))
-        })?;
-        let mut users = runs::progress(conn, run_id)?;
-        if let Some(name) = &self.user {
-            users.retain(|u| &u.user == name);
-        }
-        Ok(RunProgress {
-            run_id,
-            hour: run.hour,
-            scheduled_for: run.scheduled_for,
-            status: run.status,
-            users,
         })
     }
 

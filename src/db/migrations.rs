@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_order_fields.sql",
         include_str!("../../sql/0005_order_fields.sql"),
     ),
+    (
+        6,
+        "0006_api_tokens.sql",
+        include_str!("../../sql/0006_api_tokens.sql"),
+    ),
 ];
 
 /// The schema version this build knows.

@@ -6,6 +6,7 @@ pub mod orders;
 pub mod reservations;
 pub mod runs;
 pub mod slots;
+pub mod tokens;
 pub mod users;
 pub mod workers;
 

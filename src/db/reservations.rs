@@ -82,22 +82,39 @@ pub fn reserve(
 
 /// All reservations, or one user's.
 pub fn list(conn: &Connection, user: Option<&str>) -> Result<Vec<Reservation>> {
+    if let Some(name) = user {
+        return Ok(of_user(conn, name)?.into_iter().collect());
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT u.name, r.hour, u.monthly_orders_estimate
          FROM reservations r JOIN users u ON u.id = r.user_id
-         WHERE :user IS NULL OR u.name = :user
          ORDER BY r.hour, u.name",
     )?;
     let rows = stmt
-        .query_map(named_params! {":user": user}, |r| {
-            Ok(Reservation {
-                user: r.get(0)?,
-                hour: r.get(1)?,
-                monthly_orders_estimate: r.get(2)?,
-            })
-        })?
+        .query_map([], reservation_from_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
+}
+
+/// One user's reservation, if they hold one (found through the unique name,
+/// not by scanning every reservation).
+pub fn of_user(conn: &Connection, name: &str) -> Result<Option<Reservation>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT u.name, r.hour, u.monthly_orders_estimate
+             FROM users u JOIN reservations r ON r.user_id = u.id
+             WHERE u.name = :user",
+        )?
+        .query_row(named_params! {":user": name}, reservation_from_row)
+        .optional()?)
+}
+
+fn reservation_from_row(r: &rusqlite::Row) -> rusqlite::Result<Reservation> {
+    Ok(Reservation {
+        user: r.get(0)?,
+        hour: r.get(1)?,
+        monthly_orders_estimate: r.get(2)?,
+    })
 }
 
 /// Cancels a user's reservation and returns the hour it held.

@@ -121,6 +121,55 @@ fn summary_from_row(r: &rusqlite::Row) -> rusqlite::Result<RunSummary> {
     })
 }
 
+/// One run with the progress of its users: `progress RUN_ID --json` and the
+/// API's `runs/<run_id>/progress/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunProgress {
+    pub run_id: i64,
+    pub hour: i64,
+    pub scheduled_for: String,
+    pub status: String,
+    pub users: Vec<UserProgress>,
+}
+
+/// A run and its users' progress (only `user`'s, when given), if the run exists.
+pub fn run_progress(
+    conn: &Connection,
+    run_id: i64,
+    user: Option<&str>,
+) -> Result<Option<RunProgress>> {
+    let Some(run) = find(conn, run_id)? else {
+        return Ok(None);
+    };
+    let mut users = progress(conn, run_id)?;
+    if let Some(name) = user {
+        users.retain(|u| u.user == name);
+    }
+    Ok(Some(RunProgress {
+        run_id,
+        hour: run.hour,
+        scheduled_for: run.scheduled_for,
+        status: run.status,
+        users,
+    }))
+}
+
+/// The most recent runs a user took part in, newest first.
+pub fn recent_for_user(conn: &Connection, user_id: i64, limit: i64) -> Result<Vec<RunSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, hour, scheduled_for, status, (SELECT COUNT(*) FROM run_users WHERE run_id = runs.id)
+         FROM runs WHERE id IN (SELECT run_id FROM run_users WHERE user_id = :user)
+         ORDER BY scheduled_at DESC, id DESC LIMIT :limit",
+    )?;
+    let rows = stmt
+        .query_map(
+            named_params! {":user": user_id, ":limit": limit},
+            summary_from_row,
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
 /// One user's progress in a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct UserProgress {

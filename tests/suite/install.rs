@@ -95,6 +95,8 @@ fn install_puts_every_file_in_place_with_its_mode() {
         ("usr/lib", 0o755),
         ("usr/lib/systemd", 0o755),
         ("usr/lib/systemd/system", 0o755),
+        ("usr/lib/systemd/system/reporter-api.service", 0o644),
+        ("usr/lib/systemd/system/reporter-api.socket", 0o644),
         ("usr/lib/systemd/system/reporter-run-slot.service", 0o644),
         ("usr/lib/systemd/system/reporter-run-slot.timer", 0o644),
         ("usr/lib/systemd/system/reporter-worker@.service", 0o644),
@@ -129,6 +131,8 @@ fn install_puts_every_file_in_place_with_its_mode() {
         "the binary given is the one installed"
     );
     for unit in [
+        "reporter-api.service",
+        "reporter-api.socket",
         "reporter-run-slot.service",
         "reporter-run-slot.timer",
         "reporter-worker@.service",

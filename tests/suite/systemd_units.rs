@@ -19,11 +19,15 @@ const UNIT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/systemd");
 const WORKER: &str = "reporter-worker@.service";
 const RUN_SLOT: &str = "reporter-run-slot.service";
 const TIMER: &str = "reporter-run-slot.timer";
-const UNITS: [&str; 3] = [RUN_SLOT, TIMER, WORKER];
+const API: &str = "reporter-api.service";
+const API_SOCKET: &str = "reporter-api.socket";
+const UNITS: [&str; 5] = [RUN_SLOT, TIMER, WORKER, API, API_SOCKET];
 
 /// Highest acceptable `systemd-analyze security` exposure of the worker unit (it runs
 /// Chromium, so it cannot have MemoryDenyWriteExecute= or a private network).
 const WORKER_MAX_EXPOSURE: f64 = 2.5;
+/// Highest acceptable exposure of the API unit (the bound).
+const API_MAX_EXPOSURE: f64 = 2.5;
 /// Highest acceptable exposure of the run-slot unit, which runs no browser.
 const RUN_SLOT_MAX_EXPOSURE: f64 = 1.5;
 
@@ -375,4 +379,48 @@ fn every_unit_shares_one_state_directory_as_the_reporter_user() {
             "{unit}"
         );
     }
+}
+
+#[test]
+fn the_api_service_scores_2_5_or_lower_in_systemd_analyze_security() {
+    let (score, report) = exposure(API);
+    assert!(
+        score <= API_MAX_EXPOSURE,
+        "{API} exposure {score} is above {API_MAX_EXPOSURE}; counting against it:\n{}",
+        exposed_settings(&report)
+    );
+}
+
+#[test]
+fn the_api_is_socket_activated_notifies_and_shares_the_state_directory() {
+    let socket = read_unit(API_SOCKET);
+    assert_eq!(values(&socket, "ListenStream"), ["127.0.0.1:8080"]);
+    assert_eq!(
+        values(&socket, "Accept"),
+        ["no"],
+        "one server, not one per connection"
+    );
+    let service = read_unit(API);
+    assert_eq!(values(&service, "ExecStart"), ["/usr/bin/reporter serve"]);
+    assert_eq!(values(&service, "Type"), ["notify"]);
+    assert_eq!(values(&service, "Requires"), [API_SOCKET]);
+    assert!(
+        !values(&service, "WatchdogSec").is_empty(),
+        "WatchdogSec= is missing"
+    );
+    let stop = seconds(
+        values(&service, "TimeoutStopSec")
+            .last()
+            .expect("TimeoutStopSec="),
+    );
+    assert!(
+        stop > 20.0,
+        "the server drains for up to 20 s; TimeoutStopSec={stop}s cuts it short"
+    );
+    assert_eq!(values(&service, "User"), ["reporter"]);
+    assert_eq!(values(&service, "StateDirectory"), ["reporter"]);
+    assert!(
+        values(&service, "LoadCredential").is_empty(),
+        "the API never logs into the portal; it needs no portal passwords"
+    );
 }
