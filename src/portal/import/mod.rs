@@ -300,3 +300,6 @@ fn report_steps(
     out.insert(probe_at.min(out.len()), probe);
     out
 }
+
+#[cfg(test)]
+mod tests;
