@@ -90,8 +90,7 @@ pub fn replace_flows(config: &str, flows: &[(String, String)]) -> String {
                 continue;
             }
             if skipping.take().is_some() {
-                out.push_str(&pending);
-                pending.clear();
+                flush(&mut out, &mut pending);
             }
         }
         if skipping.is_some() {
@@ -105,7 +104,7 @@ pub fn replace_flows(config: &str, flows: &[(String, String)]) -> String {
         }
         out.push_str(line);
     }
-    out.push_str(&pending);
+    flush(&mut out, &mut pending);
     for (flow, (_, text)) in flows.iter().enumerate() {
         if !placed[flow] {
             if !out.is_empty() && !out.ends_with('\n') {
@@ -118,6 +117,16 @@ pub fn replace_flows(config: &str, flows: &[(String, String)]) -> String {
         }
     }
     out
+}
+
+/// Adds the kept lines after a replaced table, without doubling its blank line.
+fn flush(out: &mut String, pending: &mut String) {
+    let mut kept = pending.as_str();
+    if out.ends_with("\n\n") {
+        kept = kept.trim_start_matches(['\n', '\r']);
+    }
+    out.push_str(kept);
+    pending.clear();
 }
 
 #[cfg(test)]

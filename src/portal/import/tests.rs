@@ -89,8 +89,15 @@ fn a_recording_of_the_sample_portal_becomes_flows_the_config_loader_accepts() {
 
 #[test]
 fn the_claims_recording_is_split_into_its_three_tests_with_stable_locators() {
-    let imported = import_text(CLAIMS, &options("missing", "Filed by reporter", ".badge-claimed"));
-    load(&imported, ExportForm::Table, "[portal.export]\ndelimiter = \";\"");
+    let imported = import_text(
+        CLAIMS,
+        &options("missing", "Filed by reporter", ".badge-claimed"),
+    );
+    load(
+        &imported,
+        ExportForm::Table,
+        "[portal.export]\ndelimiter = \";\"",
+    );
     let login = steps(imported.flow(FlowName::Login).unwrap());
     assert_eq!(
         login[1],
@@ -106,9 +113,16 @@ fn the_claims_recording_is_split_into_its_three_tests_with_stable_locators() {
         panic!("{login:?}")
     };
     assert_eq!(enter.kind, LocatorKind::XPath);
-    assert!(enter.value.starts_with("//*[@name='passwd']/ancestor::form[1]"));
+    assert!(
+        enter
+            .value
+            .starts_with("//*[@name='passwd']/ancestor::form[1]")
+    );
     let report = steps(imported.flow(FlowName::Report).unwrap());
-    assert_eq!(report[0], Step::Goto(Template("/app/orders/{order}".into())));
+    assert_eq!(
+        report[0],
+        Step::Goto(Template("/app/orders/{order}".into()))
+    );
     // The positional CSS the IDE chose gives way to XPath by attributes.
     assert_eq!(
         report[2],
