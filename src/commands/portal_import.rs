@@ -107,8 +107,10 @@ impl ImportArgs {
             bases: web.map(|w| w.base_url.clone()).into_iter().collect(),
         };
         let imported = import::import(&project, &options)?;
-        for note in &imported.notes {
-            eprintln!("note: {note}");
+        if !global.quiet {
+            for note in &imported.notes {
+                eprintln!("note: {note}");
+            }
         }
         for dropped in &imported.dropped {
             eprintln!("dropped: {dropped}");

@@ -90,6 +90,21 @@ fn find_password(commands: &[Recorded]) -> Option<(usize, String)> {
     })
 }
 
+/// In a login without a field named as a password: the value typed last
+/// before the first click or Enter that sends the form.
+fn typed_before_send(commands: &[Recorded]) -> Option<(usize, String)> {
+    let send = commands.iter().position(|c| {
+        matches!(c.command.as_str(), "click" | "clickAt")
+            || (c.command == "sendKeys" && c.value.contains("${KEY_ENTER}"))
+    })?;
+    (0..=send).rev().find_map(|i| {
+        let c = &commands[i];
+        let value = c.value.split("${").next().unwrap_or("");
+        (matches!(c.command.as_str(), "type" | "sendKeys") && !value.is_empty())
+            .then(|| (i, value.to_string()))
+    })
+}
+
 /// The login: the last value typed before the password.
 fn find_login(commands: &[Recorded], password_at: usize) -> Option<String> {
     commands[..password_at]
@@ -102,7 +117,10 @@ fn find_login(commands: &[Recorded], password_at: usize) -> Option<String> {
 /// Turns a recording into flows.
 pub fn import(project: &Project, options: &Options) -> anyhow::Result<Import> {
     let commands = project.commands(options.test.as_deref())?;
-    let password = find_password(&commands);
+    let mut password = find_password(&commands);
+    if password.is_none() && options.flow == Some(FlowName::Login) {
+        password = typed_before_send(&commands);
+    }
     let mut values = Values {
         login: options.login.clone(),
         password: password.as_ref().map(|(_, p)| p.clone()),
@@ -122,6 +140,11 @@ pub fn import(project: &Project, options: &Options) -> anyhow::Result<Import> {
             "the password typed at {} was replaced by {{password}}; it is written nowhere",
             commands[*at].position()
         ));
+    }
+    if password.is_none() && options.flow.is_none() {
+        out.notes.push(
+            "no password typed into a field named as one (pass, pwd): no login flow proposed; give --flow login to read a login".into(),
+        );
     }
     let everything = 0..=commands.len() - 1;
     let sections: Vec<(FlowName, RangeInclusive<usize>)> = match options.flow {

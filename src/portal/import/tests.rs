@@ -213,3 +213,32 @@ fn without_the_probe_the_report_flow_says_what_is_missing_and_the_check_refuses_
     // Without the config's reason and comment, the recorded ones stay.
     assert!(toml.contains("value = \"not_received\""), "{toml}");
 }
+
+#[test]
+fn a_login_without_a_field_named_as_a_password_takes_the_value_typed_before_the_send() {
+    let side = r#"{"id":"p","version":"2.0","name":"plain","url":"http://portal.test","tests":[
+      {"id":"t","name":"sign in","commands":[
+        {"id":"1","comment":"","command":"open","target":"/signin","targets":[],"value":""},
+        {"id":"2","comment":"","command":"type","target":"id=user","targets":[["id=user","id"]],"value":"ana"},
+        {"id":"3","comment":"","command":"type","target":"id=secret-box","targets":[["id=secret-box","id"]],"value":"zebra-42-horse"},
+        {"id":"4","comment":"","command":"click","target":"id=go","targets":[["id=go","id"]],"value":""}
+      ]}],"suites":[],"urls":[],"plugins":[]}"#;
+    let imported = import_text(
+        side,
+        &Options {
+            flow: Some(FlowName::Login),
+            ..Options::default()
+        },
+    );
+    let toml = flows_toml(&imported.flows, ExportForm::Array);
+    assert!(!toml.contains("zebra-42-horse"), "{toml}");
+    assert!(
+        toml.contains("fill = { selector = \"id=secret-box\", value = \"{password}\" }"),
+        "{toml}"
+    );
+    assert!(
+        toml.contains("fill = { selector = \"id=user\", value = \"{login}\" }"),
+        "{toml}"
+    );
+    imported.flow(FlowName::Login).unwrap().check().unwrap();
+}
