@@ -9,7 +9,7 @@ use super::assert_passwords_kept;
 use crate::support::wait_for;
 use crate::support::web::{PortalApp, WebCluster, WebExtra, WebSetup, files_under};
 
-/// The password the recording typed (the portal's, for this user).
+/// The password the claims recording typed (the portal's, for this user).
 const USERS: [(&str, &str); 1] = [("ana@example.com", "p a\"ss'w&rd%20#<b>:1")];
 
 /// What a recording cannot show: the export's dialect and what to report.
@@ -28,11 +28,18 @@ order_id = "Reference"
 status = "order state"
 "#;
 
-#[test]
-fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_order_once() {
+/// Starts the portal, imports the recording into the config, runs one hour
+/// for the user and checks every open order was reported once.
+fn import_and_run(
+    app: PortalApp,
+    users: &[(&str, &str)],
+    portal_config: &str,
+    recording: &str,
+    reported_if: &str,
+) {
     let mut cluster = WebCluster::start_with(
         WebSetup {
-            users: &USERS,
+            users,
             portal_flags: &["--orders-per-user", "20"],
             max_active_browsers: 2,
             range_size: 100,
@@ -41,13 +48,14 @@ fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_
             retries: 2,
         },
         WebExtra {
-            app: PortalApp::Claims,
-            portal_config: PORTAL,
+            app,
+            portal_config,
             retry_config: None,
         },
     );
-    let recording =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claims_portal.side");
+    let recording = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(recording);
     let import = cluster
         .sandbox
         .run(&[
@@ -55,7 +63,7 @@ fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_
             "import",
             recording.to_str().unwrap(),
             "--reported-if",
-            ".badge-claimed",
+            reported_if,
             "--write",
         ])
         .ok();
@@ -70,7 +78,7 @@ fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_
     let progress = cluster.progress(run);
     assert_eq!(progress["status"], "done", "{progress:#}");
     let pending = progress["users"][0]["pending_orders"].as_u64().unwrap();
-    assert!(pending > 5, "about 3 in 4 orders are open: {progress:#}");
+    assert!(pending > 0, "no order to report: {progress:#}");
     cluster.assert_every_order_reported_once(pending as usize);
 
     let config = std::fs::read_to_string(cluster.sandbox.path("reporter.toml")).unwrap();
@@ -78,8 +86,32 @@ fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_
         ("the config", &config),
         ("the import's stderr", &import.stderr),
     ] {
-        assert!(!text.contains(USERS[0].1), "the password appears in {name}");
+        for (_, password) in users {
+            assert!(!text.contains(password), "the password appears in {name}");
+        }
     }
     let artifacts = files_under(&cluster.sandbox.path("artifacts"));
-    assert_passwords_kept(&cluster, &USERS, &["w"], &artifacts);
+    assert_passwords_kept(&cluster, users, &["w"], &artifacts);
+}
+
+#[test]
+fn a_recording_of_the_claims_portal_imported_into_the_config_reports_every_open_order_once() {
+    import_and_run(
+        PortalApp::Claims,
+        &USERS,
+        PORTAL,
+        "claims_portal.side",
+        ".badge-claimed",
+    );
+}
+
+#[test]
+fn a_recording_of_the_sample_portal_imported_into_the_config_reports_every_open_order_once() {
+    import_and_run(
+        PortalApp::Sample,
+        &[("alice", "Tr0ub4dor-alice-9q")],
+        "",
+        "sample_portal.side",
+        "#already-reported",
+    );
 }
