@@ -1,4 +1,4 @@
-//! A Selenium IDE recording of the claims portal, imported into the config
+//! Selenium IDE recordings of the claims and sample portals, imported into the config
 //! with `reporter portal import --write`, then run for real: every open
 //! order reported once, the recorded password nowhere.
 
