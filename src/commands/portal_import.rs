@@ -144,7 +144,10 @@ impl ImportArgs {
         };
         let export = ExportForm::of(&config_text);
         if self.write {
-            let Some(path) = config_path.filter(|_| global.config.is_some()) else {
+            // Never the default file found by itself: the one named by the operator.
+            let named = global.config.is_some()
+                || std::env::var_os("REPORTER_CONFIG").is_some_and(|v| !v.is_empty());
+            let Some(path) = config_path.filter(|_| named) else {
                 return Err(refuse(
                     "give the config file to add the flows to with --config FILE",
                 ));
