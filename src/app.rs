@@ -79,9 +79,13 @@ fn usage_error(err: clap::Error) -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::logging::init(cli.global.verbose, cli.global.quiet);
     // Generated from the clap definitions alone, or (doctor) reporting a broken
-    // config as a failed check: these load the config themselves, if at all.
+    // config as a failed check, or (portal import) reading a config it may
+    // rewrite: these load the config themselves, if at all.
     match &cli.command {
         Command::Doctor(args) => return args.run(&cli.global),
+        Command::Portal(commands::portal::PortalCommand::Import(args)) => {
+            return args.run(&cli.global);
+        }
         Command::Completions(args) => return args.run().map(|()| ExitCode::SUCCESS),
         Command::Manpage(args) => return args.run().map(|()| ExitCode::SUCCESS),
         _ => {}

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod manpage;
 pub mod metrics;
 pub mod portal;
+pub mod portal_import;
 pub mod progress;
 pub mod reservations;
 pub mod reserve;

@@ -28,6 +28,20 @@ pub enum PortalCommand {
         stops before the submit. A screenshot and the HTML of every step go into the \
         directory it names. Exit 1, with the failing step named, when a step fails.")]
     Try(TryArgs),
+    /// Turn a Selenium IDE recording (.side) into the login, export and report flows
+    #[command(after_help = "Examples:\n  reporter portal import recording.side\n  \
+        reporter portal import recording.side --reported-if '#already-reported' --write --config /etc/reporter/reporter.toml\n  \
+        reporter portal import signin.side --flow login --login ana@example.com\n\n\
+        Without --flow it proposes the split: the login from the `open` before the password up \
+        to the page after its submit, the export up to the click on the export link (made its \
+        download), the report from the order page's `open` to the confirmation (the last click is \
+        the submit). The login, the password, the order id, the reason and the comment become \
+        {login}, {password}, {order}, {reason} and {comment}; the password is written nowhere. \
+        Of each command's locators the most stable is kept (id, name, CSS, link text, XPath by \
+        attributes, positional last), the others as comments. Notes go to stderr, the TOML to \
+        stdout. A command that no step maps is named with its position, and the import is \
+        refused (exit 2) unless --allow-dropped.")]
+    Import(super::portal_import::ImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +63,7 @@ impl PortalCommand {
     pub fn run(&self, ctx: &Context) -> Result<ExitCode> {
         match self {
             PortalCommand::Try(args) => args.run(ctx),
+            PortalCommand::Import(_) => unreachable!("run before the config is loaded"),
         }
     }
 }

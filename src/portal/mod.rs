@@ -1,6 +1,7 @@
 //! The orders portal behind a small trait: a session logs in once as a user
 //! and then downloads the orders export or reports many orders.
 
+pub mod import;
 pub mod simulated;
 pub mod web;
 

@@ -14,6 +14,7 @@ mod metrics;
 mod migrations;
 mod monitoring;
 mod package;
+mod portal_import;
 mod reservations;
 mod run_slot;
 mod serve;
