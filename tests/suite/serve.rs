@@ -94,7 +94,7 @@ fn a_user_follows_their_runs_and_their_progress_in_one() {
     )
     .expect(201);
     let run = sb
-        .run(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--json"])
+        .run(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--force", "--json"])
         .ok()
         .json();
     let run_id = run["run_id"].as_i64().unwrap();
@@ -200,7 +200,7 @@ fn a_user_can_neither_read_nor_change_another_users_reservation_or_runs() {
     )
     .expect(201);
     let run = sb
-        .run(&["run-slot", "--hour", "3", "--date", "2026-11-27", "--json"])
+        .run(&["run-slot", "--hour", "3", "--date", "2026-11-27", "--force", "--json"])
         .ok()
         .json();
     let before = sb.snapshot();
@@ -266,9 +266,9 @@ fn an_admin_token_acts_for_any_user_and_reads_every_run() {
     );
     api.get("/api/reporter/reservations/?user=carol", &admin)
         .error(404);
-    sb.run(&["run-slot", "--hour", "5", "--date", "2026-11-27"])
+    sb.run(&["run-slot", "--hour", "5", "--date", "2026-11-27", "--force"])
         .ok();
-    sb.run(&["run-slot", "--hour", "6", "--date", "2026-11-27"])
+    sb.run(&["run-slot", "--hour", "6", "--date", "2026-11-27", "--force"])
         .ok();
     assert_eq!(
         api.get("/api/reporter/runs/", &admin)
