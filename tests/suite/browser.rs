@@ -2,6 +2,7 @@
 //! started by each worker, and `reporter work` processes through the binary.
 
 mod flows;
+mod grid;
 
 use std::time::Duration;
 

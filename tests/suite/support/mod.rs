@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod grid;
 pub mod prometheus;
 pub mod redis_server;
 pub mod web;
