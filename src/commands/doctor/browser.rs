@@ -298,7 +298,9 @@ fn get_json(url: &str) -> Result<Value, String> {
             } else {
                 authority
             };
-            let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+            // HTTP/1.1: chromedriver does not answer HTTP/1.0.
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
             stream.write_all(request.as_bytes())
         })
         .map_err(|err| unreachable(&err))?;
