@@ -154,10 +154,15 @@ fn a_grid_node_killed_mid_range_fails_its_step_and_the_range_resumes_on_the_othe
     let reported_before = reported(&cluster);
     assert!(reported_before < 120, "the run finished before the kill");
 
+    let alive = 1 - doomed;
+    let mut most_on_alive = 0;
     let code = wait_for(
         "the worker to drain the run",
         Duration::from_secs(900),
-        || cluster.exited(worker),
+        || {
+            most_on_alive = most_on_alive.max(grid.sessions_per_node()[alive]);
+            cluster.exited(worker)
+        },
     );
     let log = cluster.worker_log("w");
     assert_eq!(code, 0, "{log}");
@@ -165,17 +170,15 @@ fn a_grid_node_killed_mid_range_fails_its_step_and_the_range_resumes_on_the_othe
         log.contains("job failed; retrying"),
         "the lost browser did not fail its job attempt: {log}"
     );
+    assert!(
+        most_on_alive >= 1,
+        "no session ran on node {} after node {} died",
+        alive + 1,
+        doomed + 1
+    );
     cluster.assert_every_order_reported_once(120);
     let progress = cluster.progress(run);
     assert_eq!(progress["status"], "done", "{progress}");
-    let alive = 1 - doomed;
-    assert_eq!(grid.sessions_per_node()[doomed], 0);
-    assert!(
-        grid.status().is_some(),
-        "the hub outlived node {}; node {} is left",
-        doomed + 1,
-        alive + 1
-    );
 }
 
 /// Orders the workers have recorded reported (read from the database, not
