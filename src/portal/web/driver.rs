@@ -140,10 +140,11 @@ impl Driver {
 
     /// The new-session capabilities: ours, then the config's merged in.
     fn capabilities(&self, profile: &Path, page_timeout: Duration) -> Map<String, Value> {
-        // What a person's browser does in the background and nobody here
-        // needs: update checks, sync, translation and media routing, crash
-        // reports, phishing checks, a large window to paint. Each is work
-        // Chromium does per page or per second, on every browser.
+        // More switches (component update, sync, translation, an 800x600
+        // window, ...) cut CPU per order by about a tenth in a benchmark, but
+        // with them the sample portal stopped answering in a test that
+        // expires sessions mid-range; they are left out until that is
+        // understood. `[browser.capabilities]` can add them.
         let mut args: Vec<String> = [
             "--headless=new",
             "--no-sandbox",
@@ -151,22 +152,9 @@ impl Driver {
             "--disable-dev-shm-usage",
             "--disable-background-networking",
             "--disable-extensions",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-breakpad",
-            "--disable-client-side-phishing-detection",
-            "--disable-hang-monitor",
-            "--disable-domain-reliability",
-            "--disable-notifications",
-            "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,InterestFeedContentSuggestions,CertificateTransparencyComponentUpdater,PaintHolding",
-            "--no-default-browser-check",
-            "--metrics-recording-only",
-            "--mute-audio",
             "--no-first-run",
             "--password-store=basic",
-            "--use-mock-keychain",
-            "--window-size=800,600",
+            "--window-size=1280,1024",
         ]
         .map(String::from)
         .to_vec();
@@ -188,9 +176,11 @@ impl Driver {
         }
         let ours = json!({
             "browserName": "chrome",
-            // A goto returns once the document is parsed, not after every
-            // image and style: each step waits for what it needs itself.
-            "pageLoadStrategy": "eager",
+            // "eager" (a goto returning once the document is parsed) made
+            // the sample portal stop answering in a test that expires
+            // sessions mid-range; until that is understood, "normal". A
+            // config may still set it in [browser.capabilities].
+            "pageLoadStrategy": "normal",
             "timeouts": {"pageLoad": timeout_ms, "script": timeout_ms, "implicit": 0},
             "goog:chromeOptions": options,
         });
