@@ -36,3 +36,21 @@ ensure_rust() {
         return 1
     fi
 }
+
+# Fetches the Selenium Grid 4 server jar once into $target_dir/selenium (the
+# browser tests look for it there): `npm pack` of @nightwatch/selenium-server,
+# which carries it as package/lib/selenium-server-4.20.0.jar (no install script
+# runs). Usage: ensure_selenium_jar TARGET_DIR
+ensure_selenium_jar() {
+    local dir=$1/selenium jar=selenium-server-4.20.0.jar
+    [ -f "$dir/$jar" ] && return 0
+    ensure_packages npm:npm
+    echo "fetching $jar (npm pack @nightwatch/selenium-server@4.20.0) ..." >&2
+    local tmp
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent @nightwatch/selenium-server@4.20.0 >/dev/null \
+        && tar -xzf nightwatch-selenium-server-4.20.0.tgz "package/lib/$jar")
+    mkdir -p "$dir"
+    mv "$tmp/package/lib/$jar" "$dir/$jar.part" && mv "$dir/$jar.part" "$dir/$jar"
+    rm -rf "$tmp"
+}

@@ -27,7 +27,11 @@ pub struct DoctorArgs {}
 pub struct Check {
     pub check: &'static str,
     pub ok: bool,
-    /// What was found; for a failure, also what to do.
+    /// Passed, but with something the operator should know (it does not
+    /// change the exit status).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub warning: bool,
+    /// What was found; for a failure or a warning, also what to do.
     pub detail: String,
 }
 
@@ -36,6 +40,16 @@ impl Check {
         Check {
             check,
             ok: true,
+            warning: false,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn warn(check: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            check,
+            ok: true,
+            warning: true,
             detail: detail.into(),
         }
     }
@@ -44,13 +58,18 @@ impl Check {
         Check {
             check,
             ok: false,
+            warning: false,
             detail: detail.into(),
         }
     }
 
-    /// `ok   config: ...` or `FAIL redis: ...`.
+    /// `ok   config: ...`, `WARN webdriver: ...` or `FAIL redis: ...`.
     fn line(&self) -> String {
-        let verdict = if self.ok { "ok" } else { "FAIL" };
+        let verdict = match (self.ok, self.warning) {
+            (false, _) => "FAIL",
+            (true, true) => "WARN",
+            (true, false) => "ok",
+        };
         format!("{verdict:<4} {}: {}", self.check, self.detail)
     }
 }
@@ -85,7 +104,12 @@ fn checks(flags: &GlobalArgs) -> Vec<Check> {
     checks.push(database);
     checks.extend(permits::check(&config, conn.as_ref()));
     if let PortalConfig::Web(web) = &config.portal {
-        checks.extend(browser::checks(&config.browser, web, conn.as_ref()));
+        checks.extend(browser::checks(
+            &config.browser,
+            config.max_active_browsers,
+            web,
+            conn.as_ref(),
+        ));
     }
     checks
 }

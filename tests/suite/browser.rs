@@ -2,6 +2,7 @@
 //! started by each worker, and `reporter work` processes through the binary.
 
 mod flows;
+mod grid;
 mod import;
 
 use std::time::Duration;

@@ -22,6 +22,8 @@ fn lines(run: &Run) -> Vec<(String, String, String)> {
                 ("ok", rest)
             } else if let Some(rest) = line.strip_prefix("FAIL ") {
                 ("FAIL", rest)
+            } else if let Some(rest) = line.strip_prefix("WARN ") {
+                ("WARN", rest)
             } else {
                 panic!("not a check line: {line:?}")
             };
@@ -392,4 +394,112 @@ fn a_portal_that_does_not_answer_fails_the_portal_check() {
         detail.ends_with("); check the address, the network and that the server runs"),
         "{detail}"
     );
+}
+
+/// A WebDriver stub on a free loopback port whose `/status` answers `status`.
+fn status_stub(status: serde_json::Value) -> (String, Arc<tiny_http::Server>) {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let serving = Arc::clone(&server);
+    let body = status.to_string();
+    std::thread::spawn(move || {
+        for request in serving.incoming_requests() {
+            let _ = request.respond(tiny_http::Response::from_string(body.clone()));
+        }
+    });
+    (url, server)
+}
+
+/// A Grid node's `/status` entry with a slot per browser name; `busy` of
+/// them running a session.
+fn grid_node(availability: &str, browsers: &[&str], busy: usize) -> serde_json::Value {
+    let slots: Vec<serde_json::Value> = browsers
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            serde_json::json!({
+                "session": if i < busy { serde_json::json!({"sessionId": "s"}) } else { serde_json::Value::Null },
+                "stereotype": {"browserName": name, "platformName": "linux"},
+            })
+        })
+        .collect();
+    serde_json::json!({"availability": availability, "maxSessions": browsers.len(), "slots": slots})
+}
+
+#[test]
+fn a_selenium_grid_with_fewer_free_chrome_slots_than_browsers_gets_a_warning_not_a_failure() {
+    let mut host = WebHost::start();
+    let (url, server) = status_stub(serde_json::json!({"value": {
+        "ready": true,
+        "message": "Selenium Grid ready.",
+        "nodes": [
+            grid_node("UP", &["chrome", "chrome", "firefox"], 1),
+            grid_node("UP", &["chrome", "chrome"], 0),
+            grid_node("DOWN", &["chrome", "chrome"], 0),
+        ],
+    }}));
+    host.configure(&format!("webdriver_url = \"{url}\"\nsession_timeout = 90"));
+    let run = host.sandbox.run(&["doctor"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(" webdriver: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        line,
+        format!(
+            "WARN webdriver: the Selenium Grid at {url} is ready: 3 of 4 `chrome` slots free on 2 of 3 nodes, fewer than max_active_browsers (6); browsers past the free slots wait in the Grid's queue, and fail after browser.session_timeout (90 s): add nodes (--max-sessions) or lower max_active_browsers"
+        )
+    );
+    let json = host.sandbox.run(&["doctor", "--json"]).json();
+    let check = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "webdriver")
+        .unwrap()
+        .clone();
+    assert_eq!(check["ok"], true);
+    assert_eq!(check["warning"], true);
+    server.unblock();
+}
+
+#[test]
+fn a_webdriver_url_is_told_apart_as_chromedriver_or_a_grid_that_is_not_ready() {
+    let mut host = WebHost::start();
+    let (url, server) = status_stub(serde_json::json!({"value": {
+        "ready": true,
+        "message": "ChromeDriver ready for new sessions.",
+        "build": {"version": "156.0.8078.108"},
+    }}));
+    host.configure(&format!("webdriver_url = \"{url}\""));
+    let run = host.sandbox.run(&["doctor"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "ok   webdriver: {url} is a WebDriver server, ready (version 156.0.8078.108)"
+        )),
+        "{}",
+        run.stdout
+    );
+    server.unblock();
+
+    let (url, server) = status_stub(serde_json::json!({"value": {
+        "ready": false,
+        "message": "Selenium Grid not ready.",
+        "nodes": [],
+    }}));
+    host.configure(&format!("webdriver_url = \"{url}\""));
+    let run = host.sandbox.run(&["doctor"]);
+    let (check, detail) = only_failure(&run);
+    assert_eq!(check, "webdriver");
+    assert_eq!(
+        detail,
+        format!(
+            "the Selenium Grid at {url} is not ready (\"Selenium Grid not ready.\", 0 nodes); start a node: java -jar selenium-server.jar node --hub {url}"
+        )
+    );
+    server.unblock();
 }

@@ -94,7 +94,15 @@ fn a_user_follows_their_runs_and_their_progress_in_one() {
     )
     .expect(201);
     let run = sb
-        .run(&["run-slot", "--hour", "7", "--date", "2026-11-27", "--force", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "7",
+            "--date",
+            "2026-11-27",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     let run_id = run["run_id"].as_i64().unwrap();
@@ -200,7 +208,15 @@ fn a_user_can_neither_read_nor_change_another_users_reservation_or_runs() {
     )
     .expect(201);
     let run = sb
-        .run(&["run-slot", "--hour", "3", "--date", "2026-11-27", "--force", "--json"])
+        .run(&[
+            "run-slot",
+            "--hour",
+            "3",
+            "--date",
+            "2026-11-27",
+            "--force",
+            "--json",
+        ])
         .ok()
         .json();
     let before = sb.snapshot();

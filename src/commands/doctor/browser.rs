@@ -1,6 +1,7 @@
 //! The browser checks, for `[portal] kind = "web"`: chromedriver and Chromium
-//! found with the same major version (or the WebDriver URL answering), a
-//! private password file for every user, and the portal answering.
+//! found with the same major version (or the WebDriver server at
+//! `webdriver_url` ready: a chromedriver, or a Selenium Grid with enough free
+//! slots), a private password file for every user, and the portal answering.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -9,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use serde_json::Value;
 
 use super::Check;
 use crate::config::{BrowserConfig, WebPortal};
@@ -19,9 +21,14 @@ use crate::portal::web::driver::find_program;
 /// Longest wait for `--version` or for the portal's answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-pub fn checks(browser: &BrowserConfig, web: &WebPortal, conn: Option<&Connection>) -> Vec<Check> {
+pub fn checks(
+    browser: &BrowserConfig,
+    max_active_browsers: u32,
+    web: &WebPortal,
+    conn: Option<&Connection>,
+) -> Vec<Check> {
     let mut checks = match &browser.webdriver_url {
-        Some(url) => vec![reachable("webdriver", &format!("{url}/status"))],
+        Some(url) => vec![webdriver(url, browser, max_active_browsers)],
         None => programs(browser),
     };
     checks.extend(credentials(web, conn));
@@ -180,6 +187,151 @@ fn credentials(web: &WebPortal, conn: Option<&Connection>) -> Vec<Check> {
         "credentials",
         format!("{count}, each with a private password file in {dir}"),
     )]
+}
+
+/// The server at `webdriver_url`, told apart by its `/status`: a Selenium
+/// Grid lists its nodes (and must have a free slot for the browser per
+/// permit), a chromedriver its build.
+fn webdriver(url: &str, browser: &BrowserConfig, max_active_browsers: u32) -> Check {
+    let status_url = format!("{url}/status");
+    let status = match get_json(&status_url) {
+        Ok(status) => status,
+        Err(why) => return Check::fail("webdriver", format!("{status_url}: {why}")),
+    };
+    let value = &status["value"];
+    let ready = value["ready"].as_bool().unwrap_or(false);
+    let message = value["message"].as_str().unwrap_or_default();
+    let Some(nodes) = value["nodes"].as_array() else {
+        return match ready {
+            true => Check::pass(
+                "webdriver",
+                format!(
+                    "{url} is a WebDriver server, ready ({})",
+                    value["build"]["version"]
+                        .as_str()
+                        .map(|v| format!("version {v}"))
+                        .unwrap_or_else(|| message.to_string())
+                ),
+            ),
+            false => Check::fail(
+                "webdriver",
+                format!("{url} is not ready ({message:?}); check the server's log"),
+            ),
+        };
+    };
+    let wanted = browser
+        .capabilities
+        .get("browserName")
+        .and_then(Value::as_str)
+        .unwrap_or("chrome");
+    if !ready {
+        return Check::fail(
+            "webdriver",
+            format!(
+                "the Selenium Grid at {url} is not ready ({message:?}, {} nodes); start a node: java -jar selenium-server.jar node --hub {url}",
+                nodes.len()
+            ),
+        );
+    }
+    let slots: Vec<&Value> = nodes
+        .iter()
+        .filter(|node| node["availability"] == "UP")
+        .flat_map(|node| node["slots"].as_array().into_iter().flatten())
+        .filter(|slot| slot["stereotype"]["browserName"] == wanted)
+        .collect();
+    let free = slots
+        .iter()
+        .filter(|slot| slot["session"].is_null())
+        .count();
+    let up = nodes.iter().filter(|n| n["availability"] == "UP").count();
+    let found = format!(
+        "the Selenium Grid at {url} is ready: {free} of {} `{wanted}` slots free on {up} of {} nodes",
+        slots.len(),
+        nodes.len()
+    );
+    if free < max_active_browsers as usize {
+        Check::warn(
+            "webdriver",
+            format!(
+                "{found}, fewer than max_active_browsers ({max_active_browsers}); browsers past the free slots wait in the Grid's queue, and fail after browser.session_timeout ({} s): add nodes (--max-sessions) or lower max_active_browsers",
+                browser.session_timeout.as_secs_f64()
+            ),
+        )
+    } else {
+        Check::pass("webdriver", found)
+    }
+}
+
+/// The JSON body of a GET on `url` (plain HTTP): read until it parses, the
+/// server closes, or `TIMEOUT` (chromedriver may keep the connection open).
+fn get_json(url: &str) -> Result<Value, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only an http:// WebDriver URL can be checked")?;
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let host_port = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let unreachable = |err: &dyn std::fmt::Display| {
+        format!("cannot connect ({err}); check the address, the network and that the server runs")
+    };
+    let address = host_port
+        .to_socket_addrs()
+        .map_err(|err| unreachable(&err))?
+        .next()
+        .ok_or_else(|| unreachable(&"no address"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
+    let deadline = Instant::now() + TIMEOUT;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
+        .and_then(|()| {
+            // chromedriver answers 403 unless the Host is a loopback name.
+            let host = if address.ip().is_loopback() {
+                "127.0.0.1"
+            } else {
+                authority
+            };
+            // HTTP/1.1: chromedriver does not answer HTTP/1.0.
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes())
+        })
+        .map_err(|err| unreachable(&err))?;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let closed = match stream.read(&mut buffer) {
+            Ok(0) => true,
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                false
+            }
+            Err(_) if Instant::now() < deadline => false,
+            Err(_) => true,
+        };
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            if !head.starts_with("HTTP/1.") {
+                return Err("the answer is not HTTP; check browser.webdriver_url".into());
+            }
+            if let Ok(json) = serde_json::from_str::<Value>(body) {
+                return Ok(json);
+            }
+        }
+        if closed || Instant::now() >= deadline {
+            return Err(format!(
+                "no WebDriver status (JSON) within {} s; check browser.webdriver_url",
+                TIMEOUT.as_secs()
+            ));
+        }
+    }
 }
 
 /// An HTTP GET of `url` answered, below 500, within `TIMEOUT`. For `https://`

@@ -92,17 +92,22 @@ impl Browser {
 }
 
 /// Sorts a WebDriver failure: a session that is gone (the browser or its
-/// node died) cannot be retried in place; anything else on a page can.
+/// node died) cannot be retried in place; anything else on a page can. A
+/// Selenium Grid hub whose node died answers HTTP 408 `{"message":
+/// "Connection failure"}` (no W3C error code) until it drops the session, and
+/// then "invalid session id".
 fn classify(what: &str, err: &CmdError) -> StepError {
     let message = format!("{what}: {err}");
     let gone = err.is_invalid_session_id()
         || matches!(
             err,
-            CmdError::Lost(_) | CmdError::Failed(_) | CmdError::FailedC(_)
+            CmdError::Lost(_) | CmdError::Failed(_) | CmdError::FailedC(_) | CmdError::NotW3C(_)
         )
         || message.contains("session deleted")
         || message.contains("disconnected: not connected to DevTools")
-        || message.contains("chrome not reachable");
+        || message.contains("chrome not reachable")
+        || message.contains("Unable to execute request for an existing session")
+        || message.contains("Unable to find session");
     if gone {
         StepError::Browser(message)
     } else {

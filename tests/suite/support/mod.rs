@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cluster;
+pub mod grid;
 pub mod prometheus;
 pub mod redis_server;
 pub mod web;
