@@ -360,26 +360,39 @@ pub fn fail(
                  lease_owner = NULL, lease_expires_at = NULL WHERE id = :id",
         )?
         .execute(named_params! {":error": error, ":now": now, ":id": fence.job_id})?;
-        match range_id {
-            Some(range) => {
-                tx.prepare_cached("UPDATE ranges SET status = 'failed' WHERE id = :id")?
-                    .execute(named_params! {":id": range})?;
-                tx.prepare_cached(
-                    "UPDATE run_orders SET status = 'failed', error = :error
-                     WHERE run_user_id = :ru AND status = 'pending'
-                       AND seq BETWEEN (SELECT range_start FROM ranges WHERE id = :range)
-                                   AND (SELECT range_end FROM ranges WHERE id = :range)",
-                )?
-                .execute(named_params! {":error": error, ":ru": run_user_id, ":range": range})?;
-            }
-            None => {
-                tx.prepare_cached("UPDATE run_users SET error = :error WHERE id = :ru")?
-                    .execute(named_params! {":error": error, ":ru": run_user_id})?;
-            }
-        }
-        settle(tx, run_user_id, now)?;
+        failed_for_good(tx, run_user_id, range_id, error, now)?;
         Ok(Failed::Terminal)
     })
+}
+
+/// A job that failed for good: its range's unreported orders are recorded
+/// failed with the error (a download's error goes to its run user), and its
+/// run user and run are settled.
+fn failed_for_good(
+    tx: &Transaction,
+    run_user_id: i64,
+    range_id: Option<i64>,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    match range_id {
+        Some(range) => {
+            tx.prepare_cached("UPDATE ranges SET status = 'failed' WHERE id = :id")?
+                .execute(named_params! {":id": range})?;
+            tx.prepare_cached(
+                "UPDATE run_orders SET status = 'failed', error = :error
+                 WHERE run_user_id = :ru AND status = 'pending'
+                   AND seq BETWEEN (SELECT range_start FROM ranges WHERE id = :range)
+                               AND (SELECT range_end FROM ranges WHERE id = :range)",
+            )?
+            .execute(named_params! {":error": error, ":ru": run_user_id, ":range": range})?;
+        }
+        None => {
+            tx.prepare_cached("UPDATE run_users SET error = :error WHERE id = :ru")?
+                .execute(named_params! {":error": error, ":ru": run_user_id})?;
+        }
+    }
+    settle(tx, run_user_id, now)
 }
 
 /// Completes a download+compare: records the pending orders (numbered 1..N),
@@ -669,24 +682,7 @@ fn fail_worn_out(tx: &Transaction, max_lease_expiries: u32, now: i64) -> Result<
         .collect::<rusqlite::Result<_>>()?;
     for (run_user_id, range_id, error) in worn_out {
         tracing::error!(run_user = run_user_id, %error, "job failed; it is not taken again");
-        match range_id {
-            Some(range) => {
-                tx.prepare_cached("UPDATE ranges SET status = 'failed' WHERE id = :id")?
-                    .execute(named_params! {":id": range})?;
-                tx.prepare_cached(
-                    "UPDATE run_orders SET status = 'failed', error = :error
-                     WHERE run_user_id = :ru AND status = 'pending'
-                       AND seq BETWEEN (SELECT range_start FROM ranges WHERE id = :range)
-                                   AND (SELECT range_end FROM ranges WHERE id = :range)",
-                )?
-                .execute(named_params! {":error": error, ":ru": run_user_id, ":range": range})?;
-            }
-            None => {
-                tx.prepare_cached("UPDATE run_users SET error = :error WHERE id = :ru")?
-                    .execute(named_params! {":error": error, ":ru": run_user_id})?;
-            }
-        }
-        settle(tx, run_user_id, now)?;
+        failed_for_good(tx, run_user_id, range_id, &error, now)?;
     }
     Ok(())
 }
