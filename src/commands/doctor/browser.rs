@@ -4,7 +4,7 @@
 //! slots), a private password file for every user, and the portal answering.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -265,28 +265,11 @@ fn webdriver(url: &str, browser: &BrowserConfig, max_active_browsers: u32) -> Ch
 /// The JSON body of a GET on `url` (plain HTTP): read until it parses, the
 /// server closes, or `TIMEOUT` (chromedriver may keep the connection open).
 fn get_json(url: &str) -> Result<Value, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only an http:// WebDriver URL can be checked")?;
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let host_port = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let unreachable = |err: &dyn std::fmt::Display| {
-        format!("cannot connect ({err}); check the address, the network and that the server runs")
-    };
-    let address = host_port
-        .to_socket_addrs()
-        .map_err(|err| unreachable(&err))?
-        .next()
-        .ok_or_else(|| unreachable(&"no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
+    if !url.starts_with("http://") {
+        return Err("only an http:// WebDriver URL can be checked".into());
+    }
+    let target = Target::parse(url);
+    let (mut stream, address) = target.connect()?;
     let deadline = Instant::now() + TIMEOUT;
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))
@@ -296,11 +279,13 @@ fn get_json(url: &str) -> Result<Value, String> {
             let host = if address.ip().is_loopback() {
                 "127.0.0.1"
             } else {
-                authority
+                target.authority
             };
             // HTTP/1.1: chromedriver does not answer HTTP/1.0.
-            let request =
-                format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            let request = format!(
+                "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                target.path
+            );
             stream.write_all(request.as_bytes())
         })
         .map_err(|err| unreachable(&err))?;
@@ -344,38 +329,19 @@ fn reachable(check: &'static str, url: &str) -> Check {
 }
 
 fn get(url: &str) -> Result<String, String> {
-    let (tls, rest) = match url.strip_prefix("https://") {
-        Some(rest) => (true, rest),
-        None => (false, url.strip_prefix("http://").unwrap_or(url)),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let host_port = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:{}", if tls { 443 } else { 80 })
-    };
-    let unreachable = |err: &dyn std::fmt::Display| {
-        format!("cannot connect ({err}); check the address, the network and that the server runs")
-    };
-    let address = host_port
-        .to_socket_addrs()
-        .map_err(|err| unreachable(&err))?
-        .next()
-        .ok_or_else(|| unreachable(&"no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
-    if tls {
+    let target = Target::parse(url);
+    let (mut stream, _) = target.connect()?;
+    if target.tls {
         return Ok("on its TLS port (not checked further)".into());
     }
     stream
         .set_read_timeout(Some(TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
         .and_then(|()| {
-            let request =
-                format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+            let request = format!(
+                "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                target.path, target.authority
+            );
             stream.write_all(request.as_bytes())
         })
         .map_err(|err| unreachable(&err))?;
@@ -396,4 +362,51 @@ fn get(url: &str) -> Result<String, String> {
         return Err(format!("answers HTTP {code}; check the server's logs"));
     }
     Ok(format!("HTTP {code}"))
+}
+
+/// Where an `http://` (or `https://`) URL points: the parts a GET needs.
+struct Target<'a> {
+    tls: bool,
+    authority: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Target<'a> {
+    fn parse(url: &'a str) -> Target<'a> {
+        let (tls, rest) = match url.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, url.strip_prefix("http://").unwrap_or(url)),
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        Target {
+            tls,
+            authority,
+            path,
+        }
+    }
+
+    /// Resolves the authority (port 80 or 443 when it names none) and opens a
+    /// TCP connection within `TIMEOUT`.
+    fn connect(&self) -> Result<(TcpStream, SocketAddr), String> {
+        let host_port = if self.authority.contains(':') {
+            self.authority.to_string()
+        } else {
+            format!("{}:{}", self.authority, if self.tls { 443 } else { 80 })
+        };
+        let address = host_port
+            .to_socket_addrs()
+            .map_err(|err| unreachable(&err))?
+            .next()
+            .ok_or_else(|| unreachable(&"no address"))?;
+        let stream =
+            TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
+        Ok((stream, address))
+    }
+}
+
+fn unreachable(err: &dyn std::fmt::Display) -> String {
+    format!("cannot connect ({err}); check the address, the network and that the server runs")
 }
