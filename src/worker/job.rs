@@ -13,9 +13,8 @@ use super::lease::{LeaseState, Stop};
 use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::orders::OrderToReport;
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
-use crate::queue::{
-    self, ClaimNext, ClaimedJob, Completed, Failed, Failure, JobKind, Next, Outcomes,
-};
+use crate::queue::{self, ClaimNext, Failed, Failure, FenceLost, JobKind};
+use crate::run_state::{self, ClaimedJob, Next, Outcomes};
 
 /// What the report loop tells the recorder.
 enum Recorded {
@@ -138,14 +137,16 @@ impl<P: Portal> Worker<P> {
                     Stop::Fatal(why) => (why, Failure::Fatal),
                     _ => unreachable!("matched above"),
                 };
-                match self.db(|c| queue::fail(c, job.fence, &error, failure, &self.config.retry)) {
-                    Ok(Failed::Retrying(delay)) => {
+                match self
+                    .db(|c| run_state::fail(c, job.fence, &error, failure, &self.config.retry))
+                {
+                    Ok(Ok(Failed::Retrying(delay))) => {
                         tracing::warn!(job = %label, %error, "job failed; retrying in {:.0} s", delay.as_secs_f64())
                     }
-                    Ok(Failed::Terminal) => {
+                    Ok(Ok(Failed::Terminal(_))) => {
                         tracing::error!(job = %label, %error, "job failed; no retries left")
                     }
-                    Ok(Failed::LeaseLost) => {
+                    Ok(Err(FenceLost)) => {
                         tracing::warn!(job = %label, %error, "job failed after its lease was lost")
                     }
                     Err(err) => {
@@ -175,15 +176,15 @@ impl<P: Portal> Worker<P> {
     /// permit is live and fresh and no shutdown was asked (the check a slot
     /// makes before every claim). It prefers the same user while the portal
     /// keeps sessions, as the slot's own claim does.
-    fn claim_next<'a>(
-        &'a self,
+    fn claim_next(
+        &self,
         job: &ClaimedJob,
         permit_lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-    ) -> Option<ClaimNext<'a>> {
+    ) -> Option<ClaimNext> {
         permit_lease.check(stop).ok()?;
         Some(ClaimNext {
-            worker: &self.id,
+            worker: self.id.clone(),
             lease: self.config.lease_ttl,
             prefer_run_user: self.portal.keeps_sessions().then_some(job.run_user_id),
             max_lease_expiries: self.config.retry.max_lease_expiries,
@@ -282,13 +283,11 @@ impl<P: Portal> Worker<P> {
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
         let next = self.claim_next(job, permit_lease, stop);
         let recorded = self.db(|c| {
-            queue::complete_download(c, job.fence, &pending, range_size, retries, next.as_ref())
+            run_state::complete_download(c, job.fence, &pending, range_size, retries, next.as_ref())
         });
         match recorded {
-            Ok(Completed::Done(next)) => Ok(next),
-            Ok(Completed::LeaseLost) => Err(Stop::LeaseLost(
-                "the job was claimed by another worker".into(),
-            )),
+            Ok(Ok(next)) => Ok(next),
+            Ok(Err(lost)) => Err(Stop::LeaseLost(lost.to_string())),
             Err(err) => Err(Stop::failed(format!(
                 "cannot record the pending orders: {err:#}"
             ))),
@@ -483,19 +482,17 @@ impl<P: Portal> Worker<P> {
             }
             let why = if done {
                 let next = self.claim_next(&job, &permit_lease, &stop);
-                match self
-                    .db(|c| queue::complete_report(c, fence, run_user_id, &batch, next.as_ref()))
-                {
-                    Ok(Completed::Done(next)) => return Ok(next),
-                    Ok(Completed::LeaseLost) => {
-                        Stop::LeaseLost("the job was claimed by another worker".into())
-                    }
+                match self.db(|c| {
+                    run_state::complete_report(c, fence, run_user_id, &batch, next.as_ref())
+                }) {
+                    Ok(Ok(next)) => return Ok(next),
+                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             } else {
-                match self.db(|c| queue::record_orders(c, fence, run_user_id, &batch)) {
-                    Ok(true) => continue,
-                    Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
+                match self.db(|c| run_state::record_orders(c, fence, run_user_id, &batch)) {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             };
@@ -561,10 +558,8 @@ impl<P: Portal> Worker<P> {
         {
             return Ok(Some(Stop::LeaseLost("the range lock is gone".into())));
         }
-        if !self.db(|c| queue::renew(c, fence, self.config.lease_ttl))? {
-            return Ok(Some(Stop::LeaseLost(
-                "the job was claimed by another worker".into(),
-            )));
+        if let Err(lost) = self.db(|c| queue::renew(c, fence, self.config.lease_ttl))? {
+            return Ok(Some(Stop::LeaseLost(lost.to_string())));
         }
         Ok(None)
     }

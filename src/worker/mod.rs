@@ -22,7 +22,8 @@ use crate::coord::{Coordinator, Permit};
 use crate::db;
 use crate::notify::Notifier;
 use crate::portal::{Portal, PortalSession};
-use crate::queue;
+use crate::queue::{self, ClaimNext};
+use crate::run_state::{self, Next};
 use crate::time::now_ms;
 
 /// How a worker was asked to run.
@@ -200,27 +201,25 @@ impl<P: Portal> Worker<P> {
         let mut kept = None;
         // A job claimed together with the completion of the one before it,
         // under the same permit check a claim here makes.
-        let mut next = queue::Next::Untried;
+        let mut next = Next::Untried;
         let served = loop {
-            let job = match std::mem::replace(&mut next, queue::Next::Untried) {
-                queue::Next::Claimed(job) => job,
-                queue::Next::Idle => break Served::Idle,
-                queue::Next::Untried => {
+            let job = match std::mem::replace(&mut next, Next::Untried) {
+                Next::Claimed(job) => job,
+                Next::Idle => break Served::Idle,
+                Next::Untried => {
                     match permit_lease.check(stop) {
                         Ok(()) => {}
                         Err(Stop::Shutdown) => break Served::Stopped,
                         Err(_) => break Served::PermitLost,
                     }
                     let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
-                    let claimed = self.db(|c| {
-                        queue::claim(
-                            c,
-                            &self.id,
-                            self.config.lease_ttl,
-                            prefer,
-                            self.config.retry.max_lease_expiries,
-                        )
-                    });
+                    let claim = ClaimNext {
+                        worker: self.id.clone(),
+                        lease: self.config.lease_ttl,
+                        prefer_run_user: prefer,
+                        max_lease_expiries: self.config.retry.max_lease_expiries,
+                    };
+                    let claimed = self.db(|c| run_state::claim(c, &claim));
                     match claimed {
                         Ok(Some(job)) => job,
                         Ok(None) => break Served::Idle,
