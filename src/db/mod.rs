@@ -1,6 +1,7 @@
 //! SQLite: one `open()` that sets up every connection the same way, and the
 //! queries grouped by table.
 
+pub mod busy;
 pub mod migrations;
 pub mod orders;
 pub mod reservations;
