@@ -7,9 +7,12 @@ pub mod orders;
 pub mod reservations;
 pub mod runs;
 pub mod slots;
+pub mod thread;
 pub mod tokens;
 pub mod users;
 pub mod workers;
+
+pub use thread::{DbCaller, DbThread};
 
 use std::path::Path;
 use std::time::Duration;

@@ -96,12 +96,13 @@ impl<P: Portal> Worker<P> {
             Ok(Some(Ok(lock))) => Some(lock),
             Ok(Some(Err(LockRefused::HeldFor(left)))) => {
                 tracing::info!(job = %label, "range still locked by another worker; handing it back");
-                self.hand_back(&job, left.max(Duration::from_millis(100)));
+                self.hand_back(&job, left.max(Duration::from_millis(100)))
+                    .await;
                 return JobEnd::Finished(Next::Untried);
             }
             Err(err) => {
                 tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 return JobEnd::PermitLost;
             }
         };
@@ -137,9 +138,11 @@ impl<P: Portal> Worker<P> {
                     Stop::Fatal(why) => (why, Failure::Fatal),
                     _ => unreachable!("matched above"),
                 };
-                match self
-                    .db(|c| run_state::fail(c, job.fence, &error, failure, &self.config.retry))
-                {
+                let (fence, why, retry) = (job.fence, error.clone(), self.config.retry.clone());
+                let failed = self
+                    .db(move |c| run_state::fail(c, fence, &why, failure, &retry))
+                    .await;
+                match failed {
                     Ok(Ok(Failed::Retrying(delay))) => {
                         tracing::warn!(job = %label, %error, "job failed; retrying in {:.0} s", delay.as_secs_f64())
                     }
@@ -156,17 +159,17 @@ impl<P: Portal> Worker<P> {
                 JobEnd::Finished(Next::Untried)
             }
             Err(Stop::Shutdown) => {
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::Stopped
             }
             Err(Stop::PermitLost) => {
                 tracing::warn!(job = %label, "browser permit lost; handing the job back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::PermitLost
             }
             Err(Stop::LeaseLost(why)) => {
                 tracing::warn!(job = %label, reason = %why, "lease lost; the job stops and is handed back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::Finished(Next::Untried)
             }
         }
@@ -192,8 +195,9 @@ impl<P: Portal> Worker<P> {
     }
 
     /// Hands a job back; a fence that no longer holds changes nothing.
-    fn hand_back(&self, job: &ClaimedJob, delay: Duration) {
-        if let Err(err) = self.db(|c| queue::hand_back(c, job.fence, delay)) {
+    async fn hand_back(&self, job: &ClaimedJob, delay: Duration) {
+        let fence = job.fence;
+        if let Err(err) = self.db(move |c| queue::hand_back(c, fence, delay)).await {
             tracing::warn!(job = %job.label(), error = %format!("{err:#}"), "cannot hand the job back; its lease will expire");
         }
     }
@@ -282,9 +286,12 @@ impl<P: Portal> Worker<P> {
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
         let next = self.claim_next(job, permit_lease, stop);
-        let recorded = self.db(|c| {
-            run_state::complete_download(c, job.fence, &pending, range_size, retries, next.as_ref())
-        });
+        let fence = job.fence;
+        let recorded = self
+            .db(move |c| {
+                run_state::complete_download(c, fence, &pending, range_size, retries, next.as_ref())
+            })
+            .await;
         match recorded {
             Ok(Ok(next)) => Ok(next),
             Ok(Err(lost)) => Err(Stop::LeaseLost(lost.to_string())),
@@ -482,15 +489,23 @@ impl<P: Portal> Worker<P> {
             }
             let why = if done {
                 let next = self.claim_next(&job, &permit_lease, &stop);
-                match self.db(|c| {
-                    run_state::complete_report(c, fence, run_user_id, &batch, next.as_ref())
-                }) {
+                let batch = std::mem::take(&mut batch);
+                let completed = self
+                    .db(move |c| {
+                        run_state::complete_report(c, fence, run_user_id, &batch, next.as_ref())
+                    })
+                    .await;
+                match completed {
                     Ok(Ok(next)) => return Ok(next),
                     Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             } else {
-                match self.db(|c| run_state::record_orders(c, fence, run_user_id, &batch)) {
+                let batch = std::mem::take(&mut batch);
+                let recorded = self
+                    .db(move |c| run_state::record_orders(c, fence, run_user_id, &batch))
+                    .await;
+                match recorded {
                     Ok(Ok(())) => continue,
                     Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
@@ -558,7 +573,8 @@ impl<P: Portal> Worker<P> {
         {
             return Ok(Some(Stop::LeaseLost("the range lock is gone".into())));
         }
-        if let Err(lost) = self.db(|c| queue::renew(c, fence, self.config.lease_ttl))? {
+        let lease = self.config.lease_ttl;
+        if let Err(lost) = self.db(move |c| queue::renew(c, fence, lease)).await? {
             return Ok(Some(Stop::LeaseLost(lost.to_string())));
         }
         Ok(None)
