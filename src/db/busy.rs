@@ -22,10 +22,27 @@ pub fn is_busy(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The line `explain` adds, kept as its own type so that an error is
+/// explained once however many layers it crosses.
+#[derive(Debug)]
+struct Explained(String);
+
+impl std::fmt::Display for Explained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether the error is a busy timeout not explained yet.
+fn unexplained_busy(err: &anyhow::Error) -> bool {
+    is_busy(err) && err.downcast_ref::<Explained>().is_none()
+}
+
 /// A busy timeout, with who likely holds the lock and what to do; any other
-/// error as it is. `conn` reads the workers (any connection to the database).
+/// error (or one already explained) as it is. `conn` reads the workers (any
+/// connection to the database).
 pub fn explain(conn: &Connection, err: anyhow::Error) -> anyhow::Error {
-    if !is_busy(&err) {
+    if !unexplained_busy(&err) {
         return err;
     }
     let waited = match conn.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)) {
@@ -53,17 +70,17 @@ pub fn explain(conn: &Connection, err: anyhow::Error) -> anyhow::Error {
         }
         Err(_) => "the workers could not be read".to_string(),
     };
-    err.context(format!(
+    err.context(Explained(format!(
         "another process held the database's write lock for longer than the {waited} busy timeout; \
          {holders}; a worker stopped mid-write (SIGSTOP, a debugger) holds it until it resumes or \
          is killed: see `reporter status`, then `kill -CONT PID` or stop that worker"
-    ))
+    )))
 }
 
 /// As `explain`, reading the workers through a connection of its own to the
 /// database at `path` (for an error that left its connection behind).
 pub fn explain_at(path: &Path, err: anyhow::Error) -> anyhow::Error {
-    if !is_busy(&err) {
+    if !unexplained_busy(&err) {
         return err;
     }
     match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
@@ -128,7 +145,19 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains('\n'), "one line: {message}");
+        let err = err_again(&mut waiter);
+        let again = format!("{:#}", explain_at(&path, explain(&waiter, err)));
+        assert_eq!(
+            again.matches("busy timeout").count(),
+            1,
+            "explained once: {again}"
+        );
         holder.execute_batch("COMMIT").unwrap();
+    }
+
+    /// Another busy timeout on `waiter`.
+    fn err_again(waiter: &mut Connection) -> anyhow::Error {
+        immediate(waiter, |_| Ok(())).unwrap_err()
     }
 
     #[test]
