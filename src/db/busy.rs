@@ -51,8 +51,12 @@ pub fn explain(conn: &Connection, err: anyhow::Error) -> anyhow::Error {
         Err(_) => "busy".to_string(),
     };
     let now = now_ms();
-    let holders = match workers::seen_since(conn, 0) {
-        Ok(seen) if seen.is_empty() => "no worker is registered".to_string(),
+    let listed_after = now - workers::WORKER_MEMORY.as_millis() as i64;
+    let holders = match workers::seen_since(conn, listed_after) {
+        Ok(seen) if seen.is_empty() => {
+            "no worker is running, so another command or a tool such as sqlite3 holds it"
+                .to_string()
+        }
         Ok(seen) => {
             let listed: Vec<String> = seen
                 .iter()
@@ -73,7 +77,8 @@ pub fn explain(conn: &Connection, err: anyhow::Error) -> anyhow::Error {
     err.context(Explained(format!(
         "another process held the database's write lock for longer than the {waited} busy timeout; \
          {holders}; a worker stopped mid-write (SIGSTOP, a debugger) holds it until it resumes or \
-         is killed: see `reporter status`, then `kill -CONT PID` or stop that worker"
+         is killed: `reporter status` lists the workers still heartbeating, so one listed here \
+         but not there is the likely holder; resume it (`kill -CONT PID`) or stop it"
     )))
 }
 
@@ -136,12 +141,12 @@ mod tests {
         assert!(
             message.contains(
                 "a worker stopped mid-write (SIGSTOP, a debugger) holds it until it resumes or is killed: \
-                 see `reporter status`"
+                 `reporter status` lists the workers still heartbeating"
             ),
             "{message}"
         );
         assert!(
-            message.contains("stop that worker: cannot record the job: cannot start a database transaction: database is locked"),
+            message.contains("or stop it: cannot record the job: cannot start a database transaction: database is locked"),
             "{message}"
         );
         assert!(!message.contains('\n'), "one line: {message}");
