@@ -97,21 +97,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli.global.verbose,
         cli.global.quiet,
     );
-    match &cli.command {
-        Command::Users(command) => command.run(&ctx)?,
-        Command::Slots(args) => args.run(&ctx)?,
-        Command::Reserve(args) => args.run(&ctx)?,
-        Command::Reservations(args) => args.run(&ctx)?,
-        Command::Cancel(args) => args.run(&ctx)?,
-        Command::RunSlot(args) => args.run(&ctx)?,
-        Command::Work(args) => return commands::work::run(args, &ctx),
-        Command::Portal(command) => return command.run(&ctx),
-        Command::Progress(args) => args.run(&ctx)?,
-        Command::Status(args) => args.run(&ctx)?,
-        Command::ResetSemaphore(args) => args.run(&ctx)?,
-        Command::Metrics(args) => args.run(&ctx)?,
-        Command::Serve(args) => return commands::serve::run(args, &ctx),
-        Command::Tokens(command) => command.run(&ctx)?,
+    // A busy timeout says who likely holds the database's lock.
+    dispatch(&cli.command, &ctx)
+        .map_err(|err| crate::db::busy::explain_at(&ctx.config.database, err))
+}
+
+fn dispatch(command: &Command, ctx: &Context) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Users(command) => command.run(ctx)?,
+        Command::Slots(args) => args.run(ctx)?,
+        Command::Reserve(args) => args.run(ctx)?,
+        Command::Reservations(args) => args.run(ctx)?,
+        Command::Cancel(args) => args.run(ctx)?,
+        Command::RunSlot(args) => args.run(ctx)?,
+        Command::Work(args) => return commands::work::run(args, ctx),
+        Command::Portal(command) => return command.run(ctx),
+        Command::Progress(args) => args.run(ctx)?,
+        Command::Status(args) => args.run(ctx)?,
+        Command::ResetSemaphore(args) => args.run(ctx)?,
+        Command::Metrics(args) => args.run(ctx)?,
+        Command::Serve(args) => return commands::serve::run(args, ctx),
+        Command::Tokens(command) => command.run(ctx)?,
         Command::Doctor(_) | Command::Completions(_) | Command::Manpage(_) => {
             unreachable!("run before the config")
         }

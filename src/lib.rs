@@ -16,6 +16,7 @@ pub mod orders;
 pub mod output;
 pub mod portal;
 pub mod queue;
+pub mod run_state;
 pub mod schedule;
 pub mod text;
 pub mod time;

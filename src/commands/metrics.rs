@@ -8,7 +8,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
@@ -27,8 +26,6 @@ use exposition::Exposition;
 
 /// Runs whose orders are exported, newest first.
 const RECENT_RUNS: i64 = 48;
-/// How long a worker that stopped heartbeating (without stopping) stays listed.
-const WORKER_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// The file written in `--textfile DIR`.
 const TEXTFILE: &str = "reporter.prom";
 
@@ -253,7 +250,7 @@ fn worker_heartbeats(page: &mut Exposition, conn: &Connection) -> Result<()> {
         name,
         "Last heartbeat of each worker not stopped (seen in the last 24 hours), Unix time.",
     );
-    let seen_after = now_ms() - WORKER_MEMORY.as_millis() as i64;
+    let seen_after = now_ms() - workers::WORKER_MEMORY.as_millis() as i64;
     for worker in workers::seen_since(conn, seen_after)? {
         page.sample(name, &[("worker", &worker.id)], seconds(worker.last_seen));
     }

@@ -98,7 +98,7 @@ async fn drive<P: Portal>(
     options: &WorkerOptions,
 ) -> Result<ExitCode> {
     let coord = ctx.coordinator().await?;
-    let worker = Worker::new(ctx.config.clone(), conn, coord, portal, options.id.clone());
+    let worker = Worker::new(ctx.config.clone(), conn, coord, portal, options.id.clone())?;
     // Listen before READY=1 is sent: a SIGTERM right after it must drain, not kill.
     let term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;

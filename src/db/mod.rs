@@ -1,14 +1,18 @@
 //! SQLite: one `open()` that sets up every connection the same way, and the
 //! queries grouped by table.
 
+pub mod busy;
 pub mod migrations;
 pub mod orders;
 pub mod reservations;
 pub mod runs;
 pub mod slots;
+pub mod thread;
 pub mod tokens;
 pub mod users;
 pub mod workers;
+
+pub use thread::{DbCaller, DbThread};
 
 use std::path::Path;
 use std::time::Duration;

@@ -35,6 +35,10 @@ pub fn seen_since(conn: &Connection, after_ms: i64) -> Result<Vec<WorkerSeen>> {
     Ok(rows)
 }
 
+/// How long a worker that stopped heartbeating without recording that it
+/// stopped (killed, or paused) stays listed where such workers are shown.
+pub const WORKER_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The oldest heartbeat of a live worker: a worker heartbeats every third of
 /// a lease, so one silent for two leases is gone.
 pub fn live_after(now_ms: i64, lease: std::time::Duration) -> i64 {

@@ -13,9 +13,8 @@ use super::lease::{LeaseState, Stop};
 use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::orders::OrderToReport;
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
-use crate::queue::{
-    self, ClaimNext, ClaimedJob, Completed, Failed, Failure, JobKind, Next, Outcomes,
-};
+use crate::queue::{self, ClaimNext, Failed, Failure, FenceLost, JobKind};
+use crate::run_state::{self, ClaimedJob, Next, Outcomes};
 
 /// What the report loop tells the recorder.
 enum Recorded {
@@ -97,12 +96,13 @@ impl<P: Portal> Worker<P> {
             Ok(Some(Ok(lock))) => Some(lock),
             Ok(Some(Err(LockRefused::HeldFor(left)))) => {
                 tracing::info!(job = %label, "range still locked by another worker; handing it back");
-                self.hand_back(&job, left.max(Duration::from_millis(100)));
+                self.hand_back(&job, left.max(Duration::from_millis(100)))
+                    .await;
                 return JobEnd::Finished(Next::Untried);
             }
             Err(err) => {
                 tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot lock the range; handing it back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 return JobEnd::PermitLost;
             }
         };
@@ -138,14 +138,18 @@ impl<P: Portal> Worker<P> {
                     Stop::Fatal(why) => (why, Failure::Fatal),
                     _ => unreachable!("matched above"),
                 };
-                match self.db(|c| queue::fail(c, job.fence, &error, failure, &self.config.retry)) {
-                    Ok(Failed::Retrying(delay)) => {
+                let (fence, why, retry) = (job.fence, error.clone(), self.config.retry.clone());
+                let failed = self
+                    .db(move |c| run_state::fail(c, fence, &why, failure, &retry))
+                    .await;
+                match failed {
+                    Ok(Ok(Failed::Retrying(delay))) => {
                         tracing::warn!(job = %label, %error, "job failed; retrying in {:.0} s", delay.as_secs_f64())
                     }
-                    Ok(Failed::Terminal) => {
+                    Ok(Ok(Failed::Terminal(_))) => {
                         tracing::error!(job = %label, %error, "job failed; no retries left")
                     }
-                    Ok(Failed::LeaseLost) => {
+                    Ok(Err(FenceLost)) => {
                         tracing::warn!(job = %label, %error, "job failed after its lease was lost")
                     }
                     Err(err) => {
@@ -155,17 +159,17 @@ impl<P: Portal> Worker<P> {
                 JobEnd::Finished(Next::Untried)
             }
             Err(Stop::Shutdown) => {
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::Stopped
             }
             Err(Stop::PermitLost) => {
                 tracing::warn!(job = %label, "browser permit lost; handing the job back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::PermitLost
             }
             Err(Stop::LeaseLost(why)) => {
                 tracing::warn!(job = %label, reason = %why, "lease lost; the job stops and is handed back");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 JobEnd::Finished(Next::Untried)
             }
         }
@@ -175,15 +179,15 @@ impl<P: Portal> Worker<P> {
     /// permit is live and fresh and no shutdown was asked (the check a slot
     /// makes before every claim). It prefers the same user while the portal
     /// keeps sessions, as the slot's own claim does.
-    fn claim_next<'a>(
-        &'a self,
+    fn claim_next(
+        &self,
         job: &ClaimedJob,
         permit_lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-    ) -> Option<ClaimNext<'a>> {
+    ) -> Option<ClaimNext> {
         permit_lease.check(stop).ok()?;
         Some(ClaimNext {
-            worker: &self.id,
+            worker: self.id.clone(),
             lease: self.config.lease_ttl,
             prefer_run_user: self.portal.keeps_sessions().then_some(job.run_user_id),
             max_lease_expiries: self.config.retry.max_lease_expiries,
@@ -191,8 +195,9 @@ impl<P: Portal> Worker<P> {
     }
 
     /// Hands a job back; a fence that no longer holds changes nothing.
-    fn hand_back(&self, job: &ClaimedJob, delay: Duration) {
-        if let Err(err) = self.db(|c| queue::hand_back(c, job.fence, delay)) {
+    async fn hand_back(&self, job: &ClaimedJob, delay: Duration) {
+        let fence = job.fence;
+        if let Err(err) = self.db(move |c| queue::hand_back(c, fence, delay)).await {
             tracing::warn!(job = %job.label(), error = %format!("{err:#}"), "cannot hand the job back; its lease will expire");
         }
     }
@@ -281,14 +286,15 @@ impl<P: Portal> Worker<P> {
         lease.check(stop)?;
         let (range_size, retries) = (self.config.range_size, self.config.retry.report_retries);
         let next = self.claim_next(job, permit_lease, stop);
-        let recorded = self.db(|c| {
-            queue::complete_download(c, job.fence, &pending, range_size, retries, next.as_ref())
-        });
+        let fence = job.fence;
+        let recorded = self
+            .db(move |c| {
+                run_state::complete_download(c, fence, &pending, range_size, retries, next.as_ref())
+            })
+            .await;
         match recorded {
-            Ok(Completed::Done(next)) => Ok(next),
-            Ok(Completed::LeaseLost) => Err(Stop::LeaseLost(
-                "the job was claimed by another worker".into(),
-            )),
+            Ok(Ok(next)) => Ok(next),
+            Ok(Err(lost)) => Err(Stop::LeaseLost(lost.to_string())),
             Err(err) => Err(Stop::failed(format!(
                 "cannot record the pending orders: {err:#}"
             ))),
@@ -483,19 +489,25 @@ impl<P: Portal> Worker<P> {
             }
             let why = if done {
                 let next = self.claim_next(&job, &permit_lease, &stop);
-                match self
-                    .db(|c| queue::complete_report(c, fence, run_user_id, &batch, next.as_ref()))
-                {
-                    Ok(Completed::Done(next)) => return Ok(next),
-                    Ok(Completed::LeaseLost) => {
-                        Stop::LeaseLost("the job was claimed by another worker".into())
-                    }
+                let batch = std::mem::take(&mut batch);
+                let completed = self
+                    .db(move |c| {
+                        run_state::complete_report(c, fence, run_user_id, &batch, next.as_ref())
+                    })
+                    .await;
+                match completed {
+                    Ok(Ok(next)) => return Ok(next),
+                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             } else {
-                match self.db(|c| queue::record_orders(c, fence, run_user_id, &batch)) {
-                    Ok(true) => continue,
-                    Ok(false) => Stop::LeaseLost("the job was claimed by another worker".into()),
+                let batch = std::mem::take(&mut batch);
+                let recorded = self
+                    .db(move |c| run_state::record_orders(c, fence, run_user_id, &batch))
+                    .await;
+                match recorded {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
                     Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
                 }
             };
@@ -561,10 +573,9 @@ impl<P: Portal> Worker<P> {
         {
             return Ok(Some(Stop::LeaseLost("the range lock is gone".into())));
         }
-        if !self.db(|c| queue::renew(c, fence, self.config.lease_ttl))? {
-            return Ok(Some(Stop::LeaseLost(
-                "the job was claimed by another worker".into(),
-            )));
+        let lease = self.config.lease_ttl;
+        if let Err(lost) = self.db(move |c| queue::renew(c, fence, lease)).await? {
+            return Ok(Some(Stop::LeaseLost(lost.to_string())));
         }
         Ok(None)
     }

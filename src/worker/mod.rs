@@ -7,8 +7,8 @@ mod lease;
 
 use lease::{LeaseState, Stop};
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -22,7 +22,8 @@ use crate::coord::{Coordinator, Permit};
 use crate::db;
 use crate::notify::Notifier;
 use crate::portal::{Portal, PortalSession};
-use crate::queue;
+use crate::queue::{self, ClaimNext};
+use crate::run_state::{self, Next};
 use crate::time::now_ms;
 
 /// How a worker was asked to run.
@@ -37,7 +38,7 @@ pub struct WorkerOptions {
 pub struct Worker<P: Portal> {
     pub id: String,
     config: Config,
-    db: Mutex<Connection>,
+    db: db::DbThread,
     coord: Coordinator,
     portal: P,
     notify: Notifier,
@@ -65,12 +66,12 @@ impl<P: Portal> Worker<P> {
         coord: Coordinator,
         portal: P,
         id: String,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>> {
         let (stop, _) = watch::channel(false);
-        Arc::new(Worker {
+        Ok(Arc::new(Worker {
             id,
             config,
-            db: Mutex::new(db),
+            db: db::DbThread::start(db)?,
             coord,
             portal,
             notify: Notifier::from_env(),
@@ -78,7 +79,7 @@ impl<P: Portal> Worker<P> {
             held: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             jobs_done: AtomicUsize::new(0),
-        })
+        }))
     }
 
     /// Asks every slot to stop claiming, hand back what it holds and exit.
@@ -90,23 +91,22 @@ impl<P: Portal> Worker<P> {
         self.stop.subscribe()
     }
 
-    /// Runs a database call on this worker's connection. Calls are short
-    /// (one small transaction) and run inline: handing each to another thread
-    /// cost more than the call itself. A call held up by another process's
-    /// write lock blocks one runtime thread; the other keeps the leases renewed.
-    fn db<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .db
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
+    /// Runs a database call on this worker's connection, on its database
+    /// thread: a call held up by another process's write lock holds up the
+    /// tasks that wait for its answer, not the runtime, so permit renewals
+    /// and browser steps go on.
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.db.call(f).await
     }
 
     /// Runs the slots until shutdown (or, with `until_idle`, until no job is
     /// left anywhere), then waits up to `drain` for them to hand back their work.
     pub async fn run(self: &Arc<Self>, options: &WorkerOptions, drain: Duration) -> Result<()> {
-        self.register(options.concurrency)?;
-        let checkpointer = self.start_checkpointer();
+        self.register(options.concurrency).await?;
+        let checkpointer = self.start_checkpointer().await;
         self.notify.ready();
         let mut slots = JoinSet::new();
         for n in 0..options.concurrency {
@@ -138,8 +138,8 @@ impl<P: Portal> Worker<P> {
             }
         }
         heartbeat.abort();
-        self.stop_checkpointer(checkpointer);
-        self.unregister();
+        self.stop_checkpointer(checkpointer).await;
+        self.unregister().await;
         failure.map_or(Ok(()), Err)
     }
 
@@ -174,7 +174,7 @@ impl<P: Portal> Worker<P> {
                 Served::Stopped => break,
                 Served::PermitLost => idle_pause = Duration::from_millis(25),
                 Served::Idle => {
-                    if until_idle && self.db(|c| queue::is_idle(c))? {
+                    if until_idle && self.db(|c| queue::is_idle(c)).await? {
                         return Ok(());
                     }
                     tokio::select! {
@@ -200,27 +200,25 @@ impl<P: Portal> Worker<P> {
         let mut kept = None;
         // A job claimed together with the completion of the one before it,
         // under the same permit check a claim here makes.
-        let mut next = queue::Next::Untried;
+        let mut next = Next::Untried;
         let served = loop {
-            let job = match std::mem::replace(&mut next, queue::Next::Untried) {
-                queue::Next::Claimed(job) => job,
-                queue::Next::Idle => break Served::Idle,
-                queue::Next::Untried => {
+            let job = match std::mem::replace(&mut next, Next::Untried) {
+                Next::Claimed(job) => job,
+                Next::Idle => break Served::Idle,
+                Next::Untried => {
                     match permit_lease.check(stop) {
                         Ok(()) => {}
                         Err(Stop::Shutdown) => break Served::Stopped,
                         Err(_) => break Served::PermitLost,
                     }
                     let prefer = kept.as_ref().map(|k: &job::KeptSession<P>| k.run_user_id);
-                    let claimed = self.db(|c| {
-                        queue::claim(
-                            c,
-                            &self.id,
-                            self.config.lease_ttl,
-                            prefer,
-                            self.config.retry.max_lease_expiries,
-                        )
-                    });
+                    let claim = ClaimNext {
+                        worker: self.id.clone(),
+                        lease: self.config.lease_ttl,
+                        prefer_run_user: prefer,
+                        max_lease_expiries: self.config.retry.max_lease_expiries,
+                    };
+                    let claimed = self.db(move |c| run_state::claim(c, &claim)).await;
                     match claimed {
                         Ok(Some(job)) => job,
                         Ok(None) => break Served::Idle,
@@ -280,19 +278,24 @@ impl<P: Portal> Worker<P> {
     /// Moves the checkpoints of the worker's writes to a thread of their own
     /// (see `db::Checkpointer`). Without one (a database without a file, or
     /// no thread), the connection checkpoints as it commits, as usual.
-    fn start_checkpointer(self: &Arc<Self>) -> Option<db::Checkpointer> {
+    async fn start_checkpointer(&self) -> Option<db::Checkpointer> {
         let path = self
             .db(|c| Ok(c.path().map(std::path::PathBuf::from)))
+            .await
             .ok()??;
         if path.as_os_str().is_empty() {
             return None;
         }
-        let worker = self.clone();
-        let finish = move || worker.db(|c| db::checkpoint(c));
-        let started = db::Checkpointer::start(&path, finish).and_then(|checkpointer| {
-            self.db(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))?;
-            Ok(checkpointer)
-        });
+        // The checkpointer's thread waits for its answers itself.
+        let caller = self.db.caller();
+        let finish = move || caller.call_blocking(|c| db::checkpoint(c));
+        let started = match db::Checkpointer::start(&path, finish) {
+            Ok(checkpointer) => self
+                .db(|c| Ok(c.pragma_update(None, "wal_autocheckpoint", 0)?))
+                .await
+                .map(|()| checkpointer),
+            Err(err) => Err(err),
+        };
         match started {
             Ok(checkpointer) => Some(checkpointer),
             Err(err) => {
@@ -302,13 +305,16 @@ impl<P: Portal> Worker<P> {
         }
     }
 
-    fn stop_checkpointer(&self, checkpointer: Option<db::Checkpointer>) {
-        if checkpointer.is_some() {
-            drop(checkpointer);
-            let restored = self.db(|c| {
-                c.pragma_update(None, "wal_autocheckpoint", db::WAL_AUTOCHECKPOINT)?;
-                Ok(())
-            });
+    async fn stop_checkpointer(&self, checkpointer: Option<db::Checkpointer>) {
+        if let Some(checkpointer) = checkpointer {
+            // Its thread joins on drop, after the call it may be waiting for.
+            tokio::task::block_in_place(|| drop(checkpointer));
+            let restored = self
+                .db(|c| {
+                    c.pragma_update(None, "wal_autocheckpoint", db::WAL_AUTOCHECKPOINT)?;
+                    Ok(())
+                })
+                .await;
             if let Err(err) = restored {
                 tracing::warn!(error = %format!("{err:#}"), "cannot turn the connection's own checkpoints back on");
             }
@@ -316,27 +322,32 @@ impl<P: Portal> Worker<P> {
     }
 
     /// Registers the worker for `status`.
-    fn register(&self, concurrency: usize) -> Result<()> {
+    async fn register(&self, concurrency: usize) -> Result<()> {
         let host = hostname();
-        self.db(|c| {
+        let id = self.id.clone();
+        self.db(move |c| {
             c.prepare_cached(
                 "INSERT INTO workers (id, host, pid, concurrency, started_at, last_seen) VALUES (:id, :host, :pid, :n, :now, :now)
                  ON CONFLICT (id) DO UPDATE SET host = :host, pid = :pid, concurrency = :n, started_at = :now,
                      last_seen = :now, stopped_at = NULL",
             )?
-            .execute(named_params! {":id": self.id, ":host": host, ":pid": std::process::id(), ":n": concurrency, ":now": now_ms()})?;
+            .execute(named_params! {":id": id, ":host": host, ":pid": std::process::id(), ":n": concurrency, ":now": now_ms()})?;
             Ok(())
         })
+        .await
     }
 
-    fn unregister(&self) {
-        let result = self.db(|c| {
-            c.prepare_cached(
-                "UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id",
-            )?
-            .execute(named_params! {":id": self.id, ":now": now_ms()})?;
-            Ok(())
-        });
+    async fn unregister(&self) {
+        let id = self.id.clone();
+        let result = self
+            .db(move |c| {
+                c.prepare_cached(
+                    "UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id",
+                )?
+                .execute(named_params! {":id": id, ":now": now_ms()})?;
+                Ok(())
+            })
+            .await;
         if let Err(err) = result {
             tracing::warn!(error = %format!("{err:#}"), "cannot record that the worker stopped");
         }
@@ -344,7 +355,9 @@ impl<P: Portal> Worker<P> {
 
     /// Every third of a lease (or half the systemd watchdog timeout, if
     /// shorter): records the worker as alive, checks Redis answers, and only
-    /// then pings the watchdog and updates `STATUS=`.
+    /// then pings the watchdog and updates `STATUS=`. The database and Redis
+    /// are asked at once: a locked database holds up neither the ping nor
+    /// anything else of the worker's, but the watchdog waits for both.
     async fn heartbeat(self: Arc<Self>) {
         let every = match self.notify.watchdog_interval() {
             Some(watchdog) => watchdog.min(self.config.lease_ttl / 3),
@@ -353,12 +366,13 @@ impl<P: Portal> Worker<P> {
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            let seen = self.db(|c| {
+            let id = self.id.clone();
+            let seen = self.db(move |c| {
                 c.prepare_cached("UPDATE workers SET last_seen = :now WHERE id = :id")?
-                    .execute(named_params! {":id": self.id, ":now": now_ms()})?;
+                    .execute(named_params! {":id": id, ":now": now_ms()})?;
                 Ok(())
             });
-            let healthy = match (seen, self.coord.ping().await) {
+            let healthy = match tokio::join!(seen, self.coord.ping()) {
                 (Ok(()), Ok(())) => true,
                 (Err(err), _) | (_, Err(err)) => {
                     tracing::warn!(error = %format!("{err:#}"), "worker heartbeat failed");

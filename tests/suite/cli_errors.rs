@@ -440,3 +440,51 @@ fn redis_errors_give_their_cause_once_and_the_hint_that_fits() {
         )
     );
 }
+
+#[test]
+fn a_command_that_waits_out_the_busy_timeout_names_the_workers_that_may_hold_the_lock() {
+    let sb = with_alice();
+    let holder = sb.conn();
+    let seen = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 90_000;
+    holder
+        .execute(
+            "INSERT INTO workers (id, host, pid, concurrency, started_at, last_seen)
+             VALUES ('paused', 'host-a', 4242, 2, 0, ?1)",
+            [seen],
+        )
+        .unwrap();
+    // Another process holds the write lock past the 15 s busy timeout, as a
+    // worker stopped in the middle of a write would.
+    holder
+        .execute_batch("BEGIN IMMEDIATE; UPDATE workers SET concurrency = 3;")
+        .unwrap();
+    let run = sb.run(&["reserve", "alice", "--hour", "3"]);
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "error: another process held the database's write lock for longer than the 15 s busy timeout; \
+             workers running: `paused` on host-a (pid 4242, seen "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "a worker stopped mid-write (SIGSTOP, a debugger) holds it until it resumes or is killed"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("database is locked"), "{}", run.stderr);
+    let reservations: i64 = sb
+        .conn()
+        .query_row("SELECT COUNT(*) FROM reservations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reservations, 0);
+}

@@ -399,3 +399,68 @@ fn with_a_quarter_of_steps_failing_every_order_ends_reported_once_or_failed() {
     assert_eq!(reported + failed, pending, "no order left unaccounted for");
     assert!(reported > 0);
 }
+
+#[test]
+fn a_worker_keeps_its_browser_permit_renewed_while_another_process_holds_the_database_write_lock() {
+    let mut cluster = Cluster::start(Setup {
+        report_ms: 10,
+        pending_orders: Some(400),
+        ..Setup::default()
+    });
+    let lease = Duration::from_secs(2);
+    let run = cluster.run_with_users(10, &[("alice", 0)]);
+    let mut redis = cluster.redis.connection();
+    let worker = cluster.spawn_worker("w", &["--concurrency", "1", "--until-idle"]);
+    wait_for(
+        "the worker to report inside a range",
+        Duration::from_secs(30),
+        || {
+            (cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'") >= 20)
+                .then_some(())
+        },
+    );
+    let holders = cluster.live_permits(&mut redis);
+    assert_eq!(holders.len(), 1, "one slot, one permit: {holders:?}");
+    let expiry = |redis: &mut redis::Connection| -> i64 {
+        redis::cmd("ZSCORE")
+            .arg("test:permits")
+            .arg(&holders[0])
+            .query::<Option<i64>>(redis)
+            .unwrap()
+            .unwrap_or(0)
+    };
+    // Another process takes the write lock and keeps it for three leases,
+    // as a worker stopped in the middle of a write would.
+    let locker = cluster.sandbox.conn();
+    locker
+        .execute_batch("BEGIN IMMEDIATE; UPDATE workers SET last_seen = last_seen;")
+        .unwrap();
+    let locked_at = Instant::now();
+    let mut expiries = Vec::new();
+    while locked_at.elapsed() < 3 * lease {
+        assert_eq!(
+            cluster.live_permits(&mut redis),
+            holders,
+            "the worker's permit lapsed while the database was locked; {}",
+            cluster.worker_log("w")
+        );
+        expiries.push(expiry(&mut redis));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    locker.execute_batch("COMMIT").unwrap();
+    expiries.dedup();
+    assert!(
+        expiries.len() >= 5,
+        "the permit was renewed only {} times in three leases",
+        expiries.len() - 1
+    );
+    assert_eq!(
+        cluster.wait_worker(worker, Duration::from_secs(60)),
+        0,
+        "{}",
+        cluster.worker_log("w")
+    );
+    assert_eq!(cluster.progress(run)["status"], "done");
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(cluster.reports().len(), 400, "every pending order reported");
+}
