@@ -4,6 +4,7 @@
 mod flows;
 mod grid;
 mod import;
+mod sessions;
 
 use std::time::Duration;
 

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Map, Value, json};
 
 use crate::config::BrowserConfig;
+use crate::portal::StepError;
 
 /// How long a started chromedriver gets to answer `/status`.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -119,22 +120,26 @@ impl Driver {
         &self,
         profile: &Path,
         page_timeout: Duration,
-    ) -> Result<Client, String> {
+    ) -> Result<Client, StepError> {
         let capabilities = self.capabilities(profile, page_timeout);
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(capabilities);
         let connect = builder.connect(&self.url);
         match tokio::time::timeout(self.session_timeout, connect).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(err)) => Err(format!(
+            // A Grid that gives up on a queued request before we do.
+            Ok(Err(err)) if err.to_string().contains("New session request timed out") => Err(
+                StepError::NoSession(format!("no Chromium session through {}: {err}", self.url)),
+            ),
+            Ok(Err(err)) => Err(StepError::Browser(format!(
                 "cannot start a Chromium session through {}: {err}",
                 self.url
-            )),
-            Err(_) => Err(format!(
+            ))),
+            Err(_) => Err(StepError::NoSession(format!(
                 "no Chromium session through {} within {} s (browser.session_timeout); a Grid whose slots are all taken queues the request: add nodes or lower max_active_browsers",
                 self.url,
                 self.session_timeout.as_secs_f64()
-            )),
+            ))),
         }
     }
 
