@@ -65,18 +65,12 @@ impl Driver {
             driver.headless_shell = browser.chromium_given && is_headless_shell(&browser.chromium);
             return Ok(driver);
         }
-        let shell = (!browser.chromium_given)
-            .then(|| find_program(Path::new(HEADLESS_SHELL)))
-            .flatten();
-        let chromium = match shell {
-            Some(shell) => shell,
-            None => find_program(&browser.chromium).with_context(|| {
-                format!(
-                    "cannot find Chromium `{}`; install it (apt-get install chromium-headless-shell, or chromium) or set browser.chromium",
-                    browser.chromium.display()
-                )
-            })?,
-        };
+        let chromium = find_program(&local_chromium(browser)).with_context(|| {
+            format!(
+                "cannot find Chromium `{}`; install it (apt-get install chromium-headless-shell, or chromium) or set browser.chromium",
+                browser.chromium.display()
+            )
+        })?;
         driver.headless_shell = is_headless_shell(&chromium);
         tracing::debug!(chromium = %chromium.display(), "browser");
         driver.chromium = Some(chromium);
@@ -277,6 +271,15 @@ impl Drop for Driver {
         unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = child.wait();
     }
+}
+
+/// The Chromium a local chromedriver is to start: the config's, else the
+/// headless shell when it is on `PATH`, else `chromium`.
+pub fn local_chromium(browser: &BrowserConfig) -> PathBuf {
+    if !browser.chromium_given && find_program(Path::new(HEADLESS_SHELL)).is_some() {
+        return HEADLESS_SHELL.into();
+    }
+    browser.chromium.clone()
 }
 
 /// Whether a Chromium binary is a headless shell (by its file name).
