@@ -282,6 +282,17 @@ pub fn local_chromium(browser: &BrowserConfig) -> PathBuf {
     browser.chromium.clone()
 }
 
+/// The browser name a remote server is asked for when the config sets none
+/// in `[browser.capabilities]`: the headless shell's when the config names
+/// one, else `chrome`.
+pub fn remote_browser_name(browser: &BrowserConfig) -> &'static str {
+    if browser.chromium_given && is_headless_shell(&browser.chromium) {
+        "chrome-headless-shell"
+    } else {
+        "chrome"
+    }
+}
+
 /// Whether a Chromium binary is a headless shell (by its file name).
 fn is_headless_shell(chromium: &Path) -> bool {
     chromium
