@@ -110,12 +110,15 @@ fn no_session_within_session_timeout_gives_the_permit_back_and_uses_no_retry() {
     assert_eq!(held(), 1, "a session is asked for under a permit");
     wait_for(
         "the permit to be given back",
-        session_timeout + Duration::from_secs(3),
+        session_timeout + Duration::from_secs(5),
         || (held() == 0).then_some(()),
     );
+    // The request reaches the fake server a little after the worker's
+    // timeout started; on a loaded machine the release takes a moment.
     let released = first.elapsed();
     assert!(
-        released >= session_timeout && released <= session_timeout + Duration::from_millis(1500),
+        released >= session_timeout - Duration::from_millis(500)
+            && released <= session_timeout + Duration::from_secs(3),
         "the permit was given back {released:?} after the session was asked for"
     );
 
