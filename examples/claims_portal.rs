@@ -88,10 +88,9 @@
 //!   "requests","failed_logins","server_errors"}`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 
 use anyhow::{Context, Result, bail};
 use chrono::{SecondsFormat, Utc};
@@ -99,10 +98,11 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tiny_http::{Header, Method, Request, Response, Server};
 
-const WORKERS: usize = 8;
-const MAX_BODY_BYTES: u64 = 64 * 1024;
+#[path = "support/http.rs"]
+mod http;
+use http::{Method, Request, Response};
+
 const REASONS: [(&str, &str); 3] = [
     ("missing", "Item missing"),
     ("damaged", "Item damaged"),
@@ -207,7 +207,7 @@ struct Portal {
     state: Mutex<State>,
 }
 
-/// What a handler answers; turned into a tiny_http response by `send`.
+/// What a handler answers; turned into a response by `send`.
 struct Reply {
     status: u16,
     content_type: &'static str,
@@ -240,31 +240,18 @@ fn main() -> Result<()> {
         .keys()
         .map(|login| (login.clone(), generate_orders(&args, login)))
         .collect();
-    let server = Server::http(&args.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .context("portal must listen on an IP address")?;
+    let (listener, addr) =
+        http::bind(&args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let portal = Arc::new(Portal {
         state: Mutex::default(),
         args,
         passwords,
         orders,
     });
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (server, portal) = (Arc::clone(&server), Arc::clone(&portal));
-            thread::spawn(move || serve(&server, &portal))
-        })
-        .collect();
     let mut stdout = std::io::stdout();
     writeln!(stdout, "claims portal listening on http://{addr}")?;
     stdout.flush()?;
-    for worker in workers {
-        let _ = worker.join();
-    }
+    http::serve(listener, move |request| serve(&portal, request));
     Ok(())
 }
 
@@ -327,32 +314,28 @@ fn generate_orders(args: &Args, login: &str) -> Vec<Order> {
         .collect()
 }
 
-fn serve(server: &Server, portal: &Portal) {
-    while let Ok(mut request) = server.recv() {
-        let incoming = read_incoming(&mut request);
-        portal.lock().stats.requests += 1;
-        let mut reply = route(portal, &incoming);
-        if reply.status >= 500 {
-            portal.lock().stats.server_errors += 1;
-        }
-        let is_page = reply.content_type.starts_with("text/html");
-        if is_page && !incoming.consent && !incoming.path.starts_with("/_admin") {
-            reply.body = reply
-                .body
-                .replacen("<body>\n", &format!("<body>\n{CONSENT_OVERLAY}"), 1);
-        }
-        send(request, reply);
+fn serve(portal: &Portal, request: Request) -> Response {
+    let incoming = read_incoming(request);
+    portal.lock().stats.requests += 1;
+    let mut reply = route(portal, &incoming);
+    if reply.status >= 500 {
+        portal.lock().stats.server_errors += 1;
     }
+    let is_page = reply.content_type.starts_with("text/html");
+    if is_page && !incoming.consent && !incoming.path.starts_with("/_admin") {
+        reply.body = reply
+            .body
+            .replacen("<body>\n", &format!("<body>\n{CONSENT_OVERLAY}"), 1);
+    }
+    send(reply)
 }
 
-fn read_incoming(request: &mut Request) -> Incoming {
-    let (path, query) = request.url().split_once('?').unwrap_or((request.url(), ""));
+fn read_incoming(request: Request) -> Incoming {
+    let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
     let (path, query) = (path.to_string(), parse_form(query));
     let cookies: Vec<String> = request
-        .headers()
-        .iter()
-        .filter(|h| h.field.equiv("Cookie"))
-        .flat_map(|h| h.value.as_str().split(';'))
+        .header_values("Cookie")
+        .flat_map(|value| value.split(';'))
         .map(|pair| pair.trim().to_string())
         .collect();
     let sid = cookies
@@ -361,18 +344,13 @@ fn read_incoming(request: &mut Request) -> Incoming {
         .filter(|sid| !sid.is_empty())
         .map(str::to_string);
     let consent = cookies.iter().any(|pair| pair == "consent=yes");
-    let mut body = String::new();
-    let _ = request
-        .as_reader()
-        .take(MAX_BODY_BYTES)
-        .read_to_string(&mut body);
     Incoming {
-        method: request.method().clone(),
+        method: request.method,
         path,
         query,
         sid,
         consent,
-        body,
+        body: request.body,
     }
 }
 
@@ -822,16 +800,19 @@ fn server_error() -> Reply {
     html("Error", "<h1>Internal Server Error</h1>").status(500)
 }
 
-fn send(request: Request, reply: Reply) {
-    let header = |name: &str, value: &str| {
-        Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-    };
-    let mut response = Response::from_string(reply.body).with_status_code(reply.status);
-    response.add_header(header("Content-Type", reply.content_type));
-    for (name, value) in &reply.headers {
-        response.add_header(header(name, value));
+fn send(reply: Reply) -> Response {
+    let mut headers = vec![("Content-Type".to_string(), reply.content_type.to_string())];
+    headers.extend(
+        reply
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
+    Response {
+        status: reply.status,
+        headers,
+        body: reply.body,
     }
-    let _ = request.respond(response);
 }
 
 /// `1250` cents -> `12,50`.

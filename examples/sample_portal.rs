@@ -28,7 +28,7 @@
 //! Passwords and cookies are never logged.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -40,11 +40,12 @@ use clap::Parser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tiny_http::{Header, Method, Request, Response, Server};
+
+#[path = "support/http.rs"]
+mod http;
+use http::{Method, Request, Response};
 
 const PAGE_SIZE: usize = 50;
-const WORKERS: usize = 8;
-const MAX_BODY_BYTES: u64 = 64 * 1024;
 const REASONS: [&str; 3] = ["wrong_item", "not_received", "damaged"];
 const OTHER_STATUSES: [&str; 3] = ["delivered", "returned", "cancelled"];
 
@@ -123,7 +124,7 @@ struct Portal {
     fault_rng: Mutex<StdRng>,
 }
 
-/// What a handler answers; turned into a tiny_http response by `send`.
+/// What a handler answers; turned into a response by `send`.
 struct Reply {
     status: u16,
     content_type: &'static str,
@@ -150,12 +151,8 @@ fn main() -> Result<()> {
         .keys()
         .map(|login| (login.clone(), generate_orders(&args, login)))
         .collect();
-    let server = Server::http(&args.listen)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .context("portal must listen on an IP address")?;
+    let (listener, addr) =
+        http::bind(&args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     let portal = Arc::new(Portal {
         state: Mutex::default(),
         fault_rng: Mutex::new(StdRng::seed_from_u64(args.seed)),
@@ -163,19 +160,10 @@ fn main() -> Result<()> {
         passwords,
         orders,
     });
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (server, portal) = (Arc::clone(&server), Arc::clone(&portal));
-            thread::spawn(move || serve(&server, &portal))
-        })
-        .collect();
     let mut stdout = std::io::stdout();
     writeln!(stdout, "sample portal listening on http://{addr}")?;
     stdout.flush()?;
-    for worker in workers {
-        let _ = worker.join();
-    }
+    http::serve(listener, move |request| serve(&portal, request));
     Ok(())
 }
 
@@ -225,39 +213,30 @@ fn generate_orders(args: &Args, login: &str) -> Vec<Order> {
         .collect()
 }
 
-fn serve(server: &Server, portal: &Portal) {
-    while let Ok(mut request) = server.recv() {
-        let incoming = read_incoming(&mut request);
-        portal.lock().stats.requests += 1;
-        if portal.args.slow_ms > 0 && !incoming.path.starts_with("/_admin") {
-            thread::sleep(Duration::from_millis(portal.args.slow_ms));
-        }
-        let reply = route(portal, &incoming);
-        send(request, reply);
+fn serve(portal: &Portal, request: Request) -> Response {
+    let incoming = read_incoming(request);
+    portal.lock().stats.requests += 1;
+    if portal.args.slow_ms > 0 && !incoming.path.starts_with("/_admin") {
+        thread::sleep(Duration::from_millis(portal.args.slow_ms));
     }
+    let reply = route(portal, &incoming);
+    send(reply)
 }
 
-fn read_incoming(request: &mut Request) -> Incoming {
-    let (path, query) = request.url().split_once('?').unwrap_or((request.url(), ""));
+fn read_incoming(request: Request) -> Incoming {
+    let (path, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
     let (path, query) = (percent_decode(path, false), parse_form(query));
     let session_token = request
-        .headers()
-        .iter()
-        .filter(|h| h.field.equiv("Cookie"))
-        .flat_map(|h| h.value.as_str().split(';'))
+        .header_values("Cookie")
+        .flat_map(|value| value.split(';'))
         .find_map(|pair| pair.trim().strip_prefix("session="))
         .map(str::to_string);
-    let mut body = String::new();
-    let _ = request
-        .as_reader()
-        .take(MAX_BODY_BYTES)
-        .read_to_string(&mut body);
     Incoming {
-        method: request.method().clone(),
+        method: request.method,
         path,
         query,
         session_token,
-        body,
+        body: request.body,
     }
 }
 
@@ -619,16 +598,19 @@ fn server_error() -> Reply {
     .status(500)
 }
 
-fn send(request: Request, reply: Reply) {
-    let header = |name: &str, value: &str| {
-        Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("valid header")
-    };
-    let mut response = Response::from_string(reply.body).with_status_code(reply.status);
-    response.add_header(header("Content-Type", reply.content_type));
-    for (name, value) in &reply.headers {
-        response.add_header(header(name, value));
+fn send(reply: Reply) -> Response {
+    let mut headers = vec![("Content-Type".to_string(), reply.content_type.to_string())];
+    headers.extend(
+        reply
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
+    Response {
+        status: reply.status,
+        headers,
+        body: reply.body,
     }
-    let _ = request.respond(response);
 }
 
 fn format_amount(cents: u64) -> String {

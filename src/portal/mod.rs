@@ -20,6 +20,13 @@ pub enum StepError {
     /// died): the job stops and is tried again with a new browser.
     #[error("{0}")]
     Browser(String),
+    /// No browser session was handed out within `browser.session_timeout`
+    /// (a Grid with every slot taken, a WebDriver server that does not
+    /// answer): the portal never saw the job, so it is handed back without
+    /// using up a retry, and the slot gives its browser permit back for a
+    /// while.
+    #[error("{0}")]
+    NoSession(String),
     /// The page loaded but does not fit the flow (a selector that matches
     /// nothing, a missing option): a wrong config for the first order of a
     /// range; for an order after others worked, that order's own page.
@@ -36,6 +43,7 @@ impl StepError {
         match self {
             StepError::Retryable(m)
             | StepError::Browser(m)
+            | StepError::NoSession(m)
             | StepError::Unfit(m)
             | StepError::Fatal(m) => m,
         }
@@ -46,6 +54,7 @@ impl StepError {
         match self {
             StepError::Retryable(m) => StepError::Retryable(f(m)),
             StepError::Browser(m) => StepError::Browser(f(m)),
+            StepError::NoSession(m) => StepError::NoSession(f(m)),
             StepError::Unfit(m) => StepError::Unfit(f(m)),
             StepError::Fatal(m) => StepError::Fatal(f(m)),
         }

@@ -30,7 +30,9 @@ enum Recorded {
 /// retrying may fix fails the attempt; anything else fails the job at once.
 fn step_stop(err: StepError) -> Stop {
     match err {
-        StepError::Retryable(why) | StepError::Browser(why) => Stop::failed(why),
+        StepError::Retryable(why) | StepError::Browser(why) | StepError::NoSession(why) => {
+            Stop::failed(why)
+        }
         StepError::Unfit(why) | StepError::Fatal(why) => Stop::Fatal(why),
     }
 }
@@ -49,6 +51,20 @@ impl From<Stop> for OrderTry {
     }
 }
 
+/// How a job's steps ended before the job's end.
+enum Ended {
+    Stop(Stop),
+    /// No browser session within `browser.session_timeout`: the portal saw
+    /// nothing of the job.
+    NoSession(String),
+}
+
+impl From<Stop> for Ended {
+    fn from(stop: Stop) -> Self {
+        Ended::Stop(stop)
+    }
+}
+
 /// A logged-in session kept between jobs of the same user.
 pub struct KeptSession<P: Portal> {
     pub run_user_id: i64,
@@ -63,6 +79,9 @@ pub enum JobEnd {
     Finished(Next),
     PermitLost,
     Stopped,
+    /// No browser session was handed out in time: the job went back
+    /// untried, and the slot gives its permit back for a while.
+    NoSession,
 }
 
 impl<P: Portal> Worker<P> {
@@ -122,6 +141,15 @@ impl<P: Portal> Worker<P> {
         {
             tracing::warn!(job = %label, error = %format!("{err:#}"), "cannot release the range lock; it expires with its lease");
         }
+        let result = match result {
+            Err(Ended::NoSession(why)) => {
+                tracing::warn!(job = %label, error = %why, "no browser session; handing the job back and the browser permit with it");
+                self.hand_back(&job, Duration::ZERO);
+                return JobEnd::NoSession;
+            }
+            Err(Ended::Stop(stop)) => Err(stop),
+            Ok(next) => Ok(next),
+        };
         match result {
             Ok(next) => {
                 self.jobs_done.fetch_add(1, Ordering::Relaxed);
@@ -210,7 +238,7 @@ impl<P: Portal> Worker<P> {
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
         kept: &mut Option<KeptSession<P>>,
-    ) -> Result<Next, Stop> {
+    ) -> Result<Next, Ended> {
         let user = PortalUser {
             name: job.user.clone(),
             login: job.login.clone(),
@@ -224,7 +252,14 @@ impl<P: Portal> Worker<P> {
                 if let Some(k) = other {
                     k.session.close().await;
                 }
-                self.step(&lease, self.portal.login(&user)).await?
+                match self.order_step(&lease, self.portal.login(&user)).await {
+                    Ok(session) => session,
+                    Err(OrderTry::Failed(StepError::NoSession(why))) => {
+                        return Err(Ended::NoSession(why));
+                    }
+                    Err(OrderTry::Failed(err)) => return Err(step_stop(err).into()),
+                    Err(OrderTry::Stop(stop)) => return Err(stop.into()),
+                }
             }
         };
         session.begin_job(JobScope {
@@ -250,7 +285,7 @@ impl<P: Portal> Worker<P> {
         } else {
             session.close().await;
         }
-        result
+        result.map_err(Ended::Stop)
     }
 
     async fn download(
@@ -356,7 +391,7 @@ impl<P: Portal> Worker<P> {
                 match self.report_order(&order, session, lease, stop).await {
                     Ok(()) => break Recorded::Order(seq),
                     Err(OrderTry::Stop(stop)) => return Err(self.stopped(stop, handed)),
-                    Err(OrderTry::Failed(StepError::Browser(why))) => {
+                    Err(OrderTry::Failed(StepError::Browser(why) | StepError::NoSession(why))) => {
                         return Err(self.stopped(Stop::failed(why), handed));
                     }
                     Err(OrderTry::Failed(StepError::Fatal(why))) => return Err(Stop::Fatal(why)),
@@ -515,18 +550,6 @@ impl<P: Portal> Worker<P> {
             return Err(why);
         }
         Ok(Next::Untried)
-    }
-
-    /// Runs one portal step, abandoned as soon as the lease is lost.
-    async fn step<T>(
-        &self,
-        lease: &LeaseState,
-        step: impl Future<Output = Result<T, StepError>>,
-    ) -> Result<T, Stop> {
-        self.order_step(lease, step).await.map_err(|err| match err {
-            OrderTry::Stop(stop) => stop,
-            OrderTry::Failed(err) => step_stop(err),
-        })
     }
 
     /// Renews the range lock and the job's database lease every third of a

@@ -57,7 +57,15 @@ enum Served {
     PermitLost,
     /// Shutdown was asked.
     Stopped,
+    /// No browser session within `browser.session_timeout`: give the permit
+    /// back and wait a while before taking one again.
+    NoSession,
 }
+
+/// The first wait of a slot that got no browser session before it takes a
+/// permit again; it doubles while sessions keep failing to come.
+const NO_SESSION_PAUSE: Duration = Duration::from_secs(1);
+const NO_SESSION_PAUSE_MAX: Duration = Duration::from_secs(30);
 
 impl<P: Portal> Worker<P> {
     pub fn new(
@@ -146,6 +154,7 @@ impl<P: Portal> Worker<P> {
     async fn slot(self: Arc<Self>, n: usize, until_idle: bool) -> Result<()> {
         let mut stop = self.stopping();
         let mut idle_pause = Duration::from_millis(25);
+        let mut no_session_pause = NO_SESSION_PAUSE;
         while !*stop.borrow() {
             let token = format!("{}:{n}:{:016x}", self.id, rand::random::<u64>());
             let permit = self
@@ -170,8 +179,20 @@ impl<P: Portal> Worker<P> {
             if let Err(err) = self.coord.release(&permit).await {
                 tracing::warn!(error = %format!("{err:#}"), "cannot release a browser permit; it expires with its lease");
             }
+            if !matches!(served, Served::NoSession) {
+                no_session_pause = NO_SESSION_PAUSE;
+            }
             match served {
                 Served::Stopped => break,
+                Served::NoSession => {
+                    // Other slots and workers may get sessions meanwhile.
+                    let pause = no_session_pause.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => {}
+                    }
+                    no_session_pause = (no_session_pause * 2).min(NO_SESSION_PAUSE_MAX);
+                }
                 Served::PermitLost => idle_pause = Duration::from_millis(25),
                 Served::Idle => {
                     if until_idle && self.db(|c| queue::is_idle(c)).await? {
@@ -246,6 +267,7 @@ impl<P: Portal> Worker<P> {
                 job::JobEnd::Finished(claimed) => next = claimed,
                 job::JobEnd::PermitLost => break Served::PermitLost,
                 job::JobEnd::Stopped => break Served::Stopped,
+                job::JobEnd::NoSession => break Served::NoSession,
             }
         };
         if let Some(kept) = kept {

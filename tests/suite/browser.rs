@@ -4,11 +4,14 @@
 mod flows;
 mod grid;
 mod import;
+mod sessions;
 
 use std::time::Duration;
 
 use crate::support::wait_for;
-use crate::support::web::{WebCluster, WebSetup, files_under, wait_sampling_browsers};
+use crate::support::web::{
+    SamplePortal, WebCluster, WebSetup, files_under, wait_sampling_browsers,
+};
 
 const PASSWORDS: [(&str, &str); 3] = [
     ("alice", "Tr0ub4dor-alice-9q"),
@@ -120,6 +123,23 @@ fn a_worker_killed_mid_range_and_sessions_expiring_mid_range_lose_and_repeat_no_
         "sessions expired, so users logged in again: {logins} logins"
     );
     assert_secrets_kept(&cluster, &["doomed", "rescuer"], &[]);
+}
+
+/// Browsers keep sockets open and idle (preconnects, kept-alive
+/// connections): a burst of them must not hold up anyone else's requests.
+#[test]
+fn the_sample_portal_answers_while_many_connections_sit_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let portal = SamplePortal::start(dir.path(), &PASSWORDS[..1], &[]);
+    for _ in 0..5 {
+        let idle: Vec<_> = (0..40)
+            .map(|_| std::net::TcpStream::connect(&portal.address).unwrap())
+            .collect();
+        for _ in 0..3 {
+            assert!(portal.stats()["requests"].as_u64().is_some());
+        }
+        drop(idle);
+    }
 }
 
 #[test]

@@ -358,7 +358,7 @@ fn the_package_declares_its_conffile_and_what_it_needs_at_run_time() {
             "Depends: {depends}"
         );
     }
-    assert_eq!(field("Recommends"), "redis-server");
+    assert_eq!(field("Recommends"), "redis-server, chromium-headless-shell");
     let control = tempfile::tempdir().unwrap();
     run(Command::new("dpkg-deb")
         .arg("-e")

@@ -16,7 +16,7 @@ use super::Check;
 use crate::config::{BrowserConfig, WebPortal};
 use crate::db::users;
 use crate::portal::web::credentials::{Credentials, check_mode};
-use crate::portal::web::driver::find_program;
+use crate::portal::web::driver::{find_program, local_chromium, remote_browser_name};
 
 /// Longest wait for `--version` or for the portal's answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,7 +39,7 @@ pub fn checks(
 /// `chromedriver` and `chromium`, the second also comparing major versions.
 fn programs(browser: &BrowserConfig) -> Vec<Check> {
     let driver = version("chromedriver", &browser.chromedriver, "chromium-driver");
-    let chromium = version("chromium", &browser.chromium, "chromium");
+    let chromium = version("chromium", &local_chromium(browser), "chromium");
     let mut checks = Vec::new();
     let driver_major = match driver {
         Ok((path, version)) => {
@@ -223,7 +223,7 @@ fn webdriver(url: &str, browser: &BrowserConfig, max_active_browsers: u32) -> Ch
         .capabilities
         .get("browserName")
         .and_then(Value::as_str)
-        .unwrap_or("chrome");
+        .unwrap_or_else(|| remote_browser_name(browser));
     if !ready {
         return Check::fail(
             "webdriver",

@@ -17,6 +17,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Map, Value, json};
 
 use crate::config::BrowserConfig;
+use crate::portal::StepError;
+
+/// Chromium's old headless mode as a program of its own (Debian package
+/// `chromium-headless-shell`): a browser without the desktop browser beneath
+/// it, which costs less than half the CPU per page of `--headless=new`.
+/// Preferred when installed, unless the config names `browser.chromium`.
+const HEADLESS_SHELL: &str = "chromium-headless-shell";
 
 /// How long a started chromedriver gets to answer `/status`.
 const STARTUP: Duration = Duration::from_secs(20);
@@ -27,6 +34,10 @@ pub struct Driver {
     /// Sent as `goog:chromeOptions.binary`: the local one, or the one the
     /// config names for a remote server.
     chromium: Option<PathBuf>,
+    /// The browser is a headless shell: chromedriver knows it by the
+    /// browser name `chrome-headless-shell` (and opens its first page
+    /// itself, which it does not for a `chrome` binary of that kind).
+    headless_shell: bool,
     capabilities: Map<String, Value>,
     session_timeout: Duration,
     images: bool,
@@ -40,6 +51,7 @@ impl Driver {
         let mut driver = Driver {
             url: String::new(),
             chromium: None,
+            headless_shell: false,
             capabilities: browser.capabilities.clone(),
             session_timeout: browser.session_timeout,
             images: browser.images,
@@ -50,14 +62,17 @@ impl Driver {
             // server's business unless the config names one.
             driver.url = url.clone();
             driver.chromium = browser.chromium_given.then(|| browser.chromium.clone());
+            driver.headless_shell = browser.chromium_given && is_headless_shell(&browser.chromium);
             return Ok(driver);
         }
-        let chromium = find_program(&browser.chromium).with_context(|| {
+        let chromium = find_program(&local_chromium(browser)).with_context(|| {
             format!(
-                "cannot find Chromium `{}`; install it (apt-get install chromium) or set browser.chromium",
+                "cannot find Chromium `{}`; install it (apt-get install chromium-headless-shell, or chromium) or set browser.chromium",
                 browser.chromium.display()
             )
         })?;
+        driver.headless_shell = is_headless_shell(&chromium);
+        tracing::debug!(chromium = %chromium.display(), "browser");
         driver.chromium = Some(chromium);
         let chromedriver = find_program(&browser.chromedriver).with_context(|| {
             format!(
@@ -119,45 +134,62 @@ impl Driver {
         &self,
         profile: &Path,
         page_timeout: Duration,
-    ) -> Result<Client, String> {
+    ) -> Result<Client, StepError> {
         let capabilities = self.capabilities(profile, page_timeout);
         let mut builder = ClientBuilder::new(HttpConnector::new());
         builder.capabilities(capabilities);
         let connect = builder.connect(&self.url);
         match tokio::time::timeout(self.session_timeout, connect).await {
             Ok(Ok(client)) => Ok(client),
-            Ok(Err(err)) => Err(format!(
+            // A Grid that gives up on a queued request before we do.
+            Ok(Err(err)) if err.to_string().contains("New session request timed out") => Err(
+                StepError::NoSession(format!("no Chromium session through {}: {err}", self.url)),
+            ),
+            Ok(Err(err)) => Err(StepError::Browser(format!(
                 "cannot start a Chromium session through {}: {err}",
                 self.url
-            )),
-            Err(_) => Err(format!(
+            ))),
+            Err(_) => Err(StepError::NoSession(format!(
                 "no Chromium session through {} within {} s (browser.session_timeout); a Grid whose slots are all taken queues the request: add nodes or lower max_active_browsers",
                 self.url,
                 self.session_timeout.as_secs_f64()
-            )),
+            ))),
         }
     }
 
     /// The new-session capabilities: ours, then the config's merged in.
     fn capabilities(&self, profile: &Path, page_timeout: Duration) -> Map<String, Value> {
-        // More switches (component update, sync, translation, an 800x600
-        // window, ...) cut CPU per order by about a tenth in a benchmark, but
-        // with them the sample portal stopped answering in a test that
-        // expires sessions mid-range; they are left out until that is
-        // understood. `[browser.capabilities]` can add them.
+        // What a person's browser does in the background and nobody here
+        // needs: update checks, sync, translation and media routing, crash
+        // reports, phishing checks, a large window to paint.
         let mut args: Vec<String> = [
-            "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
             "--disable-background-networking",
             "--disable-extensions",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-breakpad",
+            "--disable-client-side-phishing-detection",
+            "--disable-hang-monitor",
+            "--disable-domain-reliability",
+            "--disable-notifications",
+            "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,InterestFeedContentSuggestions,CertificateTransparencyComponentUpdater,PaintHolding",
+            "--no-default-browser-check",
+            "--metrics-recording-only",
+            "--mute-audio",
             "--no-first-run",
             "--password-store=basic",
-            "--window-size=1280,1024",
+            "--use-mock-keychain",
+            "--window-size=800,600",
         ]
         .map(String::from)
         .to_vec();
+        if !self.headless_shell {
+            args.insert(0, "--headless=new".into());
+        }
         args.push(format!("--user-data-dir={}", profile.display()));
         if !self.images {
             args.push("--blink-settings=imagesEnabled=false".into());
@@ -174,13 +206,16 @@ impl Driver {
         if let Some(chromium) = &self.chromium {
             options["binary"] = json!(chromium);
         }
+        let browser_name = if self.headless_shell {
+            "chrome-headless-shell"
+        } else {
+            "chrome"
+        };
         let ours = json!({
-            "browserName": "chrome",
-            // "eager" (a goto returning once the document is parsed) made
-            // the sample portal stop answering in a test that expires
-            // sessions mid-range; until that is understood, "normal". A
-            // config may still set it in [browser.capabilities].
-            "pageLoadStrategy": "normal",
+            "browserName": browser_name,
+            // A goto returns once the document is parsed, not after every
+            // image and style: each step waits for what it needs itself.
+            "pageLoadStrategy": "eager",
             "timeouts": {"pageLoad": timeout_ms, "script": timeout_ms, "implicit": 0},
             "goog:chromeOptions": options,
         });
@@ -236,6 +271,33 @@ impl Drop for Driver {
         unsafe { libc::kill(-group, libc::SIGKILL) };
         let _ = child.wait();
     }
+}
+
+/// The Chromium a local chromedriver is to start: the config's, else the
+/// headless shell when it is on `PATH`, else `chromium`.
+pub fn local_chromium(browser: &BrowserConfig) -> PathBuf {
+    if !browser.chromium_given && find_program(Path::new(HEADLESS_SHELL)).is_some() {
+        return HEADLESS_SHELL.into();
+    }
+    browser.chromium.clone()
+}
+
+/// The browser name a remote server is asked for when the config sets none
+/// in `[browser.capabilities]`: the headless shell's when the config names
+/// one, else `chrome`.
+pub fn remote_browser_name(browser: &BrowserConfig) -> &'static str {
+    if browser.chromium_given && is_headless_shell(&browser.chromium) {
+        "chrome-headless-shell"
+    } else {
+        "chrome"
+    }
+}
+
+/// Whether a Chromium binary is a headless shell (by its file name).
+fn is_headless_shell(chromium: &Path) -> bool {
+    chromium
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().contains("headless-shell"))
 }
 
 /// A program by path, or found on `PATH`.

@@ -151,9 +151,9 @@ impl Portal for Web {
             .await
         {
             Ok(client) => client,
-            Err(why) => {
+            Err(err) => {
                 let _ = std::fs::remove_dir_all(&dir);
-                return Err(StepError::Browser(why));
+                return Err(err);
             }
         };
         let mut session = WebSession::new(session::Parts {
