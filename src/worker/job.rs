@@ -144,7 +144,7 @@ impl<P: Portal> Worker<P> {
         let result = match result {
             Err(Ended::NoSession(why)) => {
                 tracing::warn!(job = %label, error = %why, "no browser session; handing the job back and the browser permit with it");
-                self.hand_back(&job, Duration::ZERO);
+                self.hand_back(&job, Duration::ZERO).await;
                 return JobEnd::NoSession;
             }
             Err(Ended::Stop(stop)) => Err(stop),
