@@ -61,6 +61,54 @@ fn three_workers_never_hold_more_permits_than_the_limit() {
 }
 
 #[test]
+fn workers_on_redis_by_socket_and_by_tcp_share_one_browser_limit() {
+    let mut cluster = Cluster::start(Setup {
+        max_active_browsers: 2,
+        report_ms: 20,
+        pending_orders: Some(100),
+        redis_over_tcp: true,
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0), ("bob", 0), ("carol", 0)]);
+    let socket = cluster.redis.socket_url();
+    let mut redis = cluster.redis.connection();
+    let workers = [
+        cluster.spawn_worker("tcp", &["--concurrency", "1", "--until-idle"]),
+        cluster.spawn_worker(
+            "socket",
+            &["--redis", &socket, "--concurrency", "1", "--until-idle"],
+        ),
+    ];
+    let mut holders = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.progress(run)["status"] != "done" {
+        let live = cluster.live_permits(&mut redis);
+        assert!(live.len() <= 2, "{live:?} hold permits at once");
+        holders.extend(
+            live.iter()
+                .filter_map(|token| token.split(':').next().map(String::from)),
+        );
+        assert!(Instant::now() < deadline, "the run did not finish");
+    }
+    for (pid, id) in workers.into_iter().zip(["tcp", "socket"]) {
+        assert_eq!(
+            cluster.wait_worker(pid, Duration::from_secs(60)),
+            0,
+            "{}",
+            cluster.worker_log(id)
+        );
+    }
+    assert_eq!(
+        holders.into_iter().collect::<Vec<_>>(),
+        ["socket", "tcp"],
+        "both workers held a permit of the one Redis"
+    );
+    assert!(cluster.max_jobs_overlap() <= 2);
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(cluster.reports().len(), 300);
+}
+
+#[test]
 fn a_permit_held_across_many_short_jobs_is_renewed_and_never_shared() {
     // Jobs shorter than a third of the lease, a permit kept for many of them.
     let mut cluster = Cluster::start(Setup {

@@ -28,6 +28,9 @@ pub struct Setup {
     pub report_retries: u32,
     pub download_retries: u32,
     pub retry_delay: f64,
+    /// Redis also on a loopback TCP port, and the config's URL that one
+    /// (`redis://`); else only on its unix socket (`redis+unix://`).
+    pub redis_over_tcp: bool,
 }
 
 impl Default for Setup {
@@ -42,13 +45,18 @@ impl Default for Setup {
             report_retries: 2,
             download_retries: 5,
             retry_delay: 0.0,
+            redis_over_tcp: false,
         }
     }
 }
 
 impl Cluster {
     pub fn start(setup: Setup) -> Cluster {
-        let redis = RedisServer::start();
+        let redis = if setup.redis_over_tcp {
+            RedisServer::start_tcp()
+        } else {
+            RedisServer::start()
+        };
         let mut sandbox = Sandbox::new();
         let report_log = sandbox.path("reports.jsonl");
         let pending = setup

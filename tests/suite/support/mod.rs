@@ -192,6 +192,16 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
     }
 }
 
+/// A loopback port free now: another process can take it before it is used,
+/// so only for servers that cannot be given a socket of their own or port 0.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Whether a program is on the PATH.
 pub fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
