@@ -2,19 +2,18 @@
 //! `reporter work` processes against it and observe them from outside.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::Sandbox;
 use super::redis_server::RedisServer;
+use super::worker_processes::WorkerProcesses;
 
 pub struct Cluster {
     pub sandbox: Sandbox,
     pub redis: RedisServer,
     pub report_log: PathBuf,
-    workers: Vec<Child>,
+    workers: WorkerProcesses,
 }
 
 /// Settings a test varies; the rest are fixed small values.
@@ -83,7 +82,7 @@ impl Cluster {
             sandbox,
             redis,
             report_log,
-            workers: Vec::new(),
+            workers: WorkerProcesses::default(),
         }
     }
 
@@ -114,56 +113,25 @@ impl Cluster {
         created["run_id"].as_i64().expect("run id")
     }
 
-    /// Starts `reporter work` with these extra arguments; its stderr goes to a file.
+    /// Starts `reporter work` with these extra arguments; its stderr goes to `<id>.log`.
     pub fn spawn_worker(&mut self, id: &str, extra: &[&str]) -> u32 {
-        let log = File::create(self.sandbox.path(&format!("{id}.log"))).unwrap();
-        let mut args = vec!["work", "--worker-id", id];
-        args.extend_from_slice(extra);
-        let child = self
-            .sandbox
-            .command(&args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn worker");
-        let pid = child.id();
-        self.workers.push(child);
-        pid
+        self.workers.spawn(&self.sandbox, id, extra)
     }
 
     /// The log a worker wrote so far.
     pub fn worker_log(&self, id: &str) -> String {
-        std::fs::read_to_string(self.sandbox.path(&format!("{id}.log"))).unwrap_or_default()
+        WorkerProcesses::log(&self.sandbox, id)
     }
 
     /// Waits for a worker process to exit and returns its exit code.
+    #[track_caller]
     pub fn wait_worker(&mut self, pid: u32, limit: Duration) -> i32 {
-        let index = self
-            .workers
-            .iter()
-            .position(|c| c.id() == pid)
-            .expect("known worker");
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.workers[index].try_wait().unwrap() {
-                let _exited = self.workers.remove(index).wait();
-                return status.code().unwrap_or(-1);
-            }
-            // The worker stays in the list until it exits, so a timed-out test still kills it.
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out after {limit:?} waiting for worker {pid} to exit"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.workers.wait(pid, limit)
     }
 
+    #[track_caller]
     pub fn signal(&self, pid: u32, signal: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{signal} {pid}");
+        WorkerProcesses::signal(pid, signal);
     }
 
     /// Every line of the simulated portal's report log, as (user, order).
@@ -316,14 +284,5 @@ impl Cluster {
             counts.len(),
             "the portal holds reports the database does not know of"
         );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in &mut self.workers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod grid;
 pub mod prometheus;
 pub mod redis_server;
 pub mod web;
+pub mod worker_processes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
