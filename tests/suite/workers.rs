@@ -192,17 +192,20 @@ fn a_killed_workers_permits_and_range_return_within_one_lease() {
     );
     assert!(!cluster.live_permits(&mut redis).is_empty());
     cluster.signal(doomed, "KILL");
-    let killed_at = Instant::now();
-    cluster.wait_worker(doomed, Duration::from_secs(5));
+    cluster.wait_worker(doomed, Duration::from_secs(30));
+    // Nothing renews them now: by Redis's clock, which expires them, they
+    // come back within one lease (2 s) of the kill, however slow this test is
+    // to look.
+    let killed_at = Cluster::redis_now_ms(&mut redis);
+    let returned_after = cluster.last_permit_expiry_ms(&mut redis) - killed_at;
+    assert!(
+        returned_after <= 2000,
+        "permits come back {returned_after} ms after the kill"
+    );
     wait_for(
         "the dead worker's permits to expire",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || cluster.live_permits(&mut redis).is_empty().then_some(()),
-    );
-    let returned_after = killed_at.elapsed();
-    assert!(
-        returned_after <= Duration::from_millis(2500),
-        "permits came back after {returned_after:?}"
     );
     let survivor = cluster.spawn_worker("survivor", &["--concurrency", "2", "--until-idle"]);
     assert_eq!(
@@ -237,7 +240,7 @@ fn a_paused_worker_cannot_complete_the_range_it_lost() {
                 .then_some(())
         },
     );
-    cluster.signal(paused, "STOP");
+    pause_outside_a_write(&cluster, paused);
     let sent_before_pause = cluster.reports().len();
     std::thread::sleep(Duration::from_millis(2500)); // longer than the lease: the point of the test
     let taker = cluster.spawn_worker("taker", &["--concurrency", "1", "--until-idle"]);
@@ -273,6 +276,27 @@ fn a_paused_worker_cannot_complete_the_range_it_lost() {
     );
     cluster.signal(paused, "TERM");
     assert_eq!(cluster.wait_worker(paused, Duration::from_secs(30)), 0);
+}
+
+/// Stops a worker (SIGSTOP) at a moment it holds no SQLite write lock: one
+/// stopped inside a write transaction stops every other writer with it, which
+/// no lease can undo. On a loaded machine a worker spends longer in its
+/// transactions, and a single STOP lands in one more often.
+fn pause_outside_a_write(cluster: &Cluster, pid: u32) {
+    wait_for(
+        "the worker to be stopped outside a write transaction",
+        Duration::from_secs(60),
+        || {
+            cluster.signal(pid, "STOP");
+            let conn = cluster.sandbox.conn();
+            conn.busy_timeout(Duration::from_millis(500)).unwrap();
+            if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+                return Some(());
+            }
+            cluster.signal(pid, "CONT");
+            None
+        },
+    );
 }
 
 #[test]

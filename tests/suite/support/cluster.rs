@@ -192,10 +192,27 @@ impl Cluster {
         most as usize
     }
 
+    /// Redis's own clock, in milliseconds: permits expire by it.
+    pub fn redis_now_ms(conn: &mut redis::Connection) -> i64 {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).unwrap();
+        secs * 1000 + micros / 1000
+    }
+
+    /// When the last permit now recorded expires, by Redis's clock (0 for none).
+    pub fn last_permit_expiry_ms(&self, conn: &mut redis::Connection) -> i64 {
+        let last: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg("test:permits")
+            .arg(-1)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(conn)
+            .unwrap();
+        last.first().map_or(0, |(_, expiry)| *expiry as i64)
+    }
+
     /// Holders of a live permit right now, read from Redis directly.
     pub fn live_permits(&self, conn: &mut redis::Connection) -> Vec<String> {
-        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).unwrap();
-        let now_ms = secs * 1000 + micros / 1000;
+        let now_ms = Cluster::redis_now_ms(conn);
         redis::cmd("ZRANGEBYSCORE")
             .arg("test:permits")
             .arg(format!("({now_ms}"))
