@@ -210,6 +210,21 @@ impl Cluster {
         last.first().map_or(0, |(_, expiry)| *expiry as i64)
     }
 
+    /// Holders of a live permit right now with their expiry (Redis time, ms).
+    pub fn live_permit_expiries(&self, conn: &mut redis::Connection) -> Vec<(String, i64)> {
+        let now_ms = Cluster::redis_now_ms(conn);
+        let live: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg("test:permits")
+            .arg(format!("({now_ms}"))
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query(conn)
+            .unwrap();
+        live.into_iter()
+            .map(|(token, expiry)| (token, expiry as i64))
+            .collect()
+    }
+
     /// Holders of a live permit right now, read from Redis directly.
     pub fn live_permits(&self, conn: &mut redis::Connection) -> Vec<String> {
         let now_ms = Cluster::redis_now_ms(conn);
