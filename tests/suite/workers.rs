@@ -39,7 +39,9 @@ fn three_workers_never_hold_more_permits_than_the_limit() {
         peak_running = peak_running.max(running);
         samples += 1;
         assert!(held <= 6, "{held} permits held at once");
-        assert!(running <= 6, "{running} jobs running at once");
+        // No bound on `running` rows: a worker process stalled past its lease
+        // keeps its row 'running' until it wakes and hands it back, while the
+        // others go on. Jobs at once are bounded below, by their records.
         assert!(Instant::now() < deadline, "the run did not finish");
     }
     for pid in workers {
