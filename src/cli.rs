@@ -40,7 +40,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub db: Option<PathBuf>,
 
-    /// Redis URL: redis:// or rediss://, with optional user and password [env: REPORTER_REDIS_URL]
+    /// Redis URL: redis:// or rediss://, with optional user and password, or a socket's redis+unix:///PATH [env: REPORTER_REDIS_URL]
     #[arg(long, global = true, value_name = "URL")]
     pub redis: Option<String>,
 

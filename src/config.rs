@@ -576,17 +576,22 @@ pub fn check_listen(v: &str) -> std::result::Result<SocketAddr, String> {
 }
 
 fn check_redis_url(v: &str) -> std::result::Result<String, String> {
-    if !(v.starts_with("redis://")
-        || v.starts_with("rediss://")
-        || v.starts_with("redis+unix://")
-        || v.starts_with("unix://"))
-    {
-        return Err("use redis://HOST:PORT/DB or rediss://USER:PASSWORD@HOST:PORT/DB".into());
+    let unix = v.starts_with("redis+unix://") || v.starts_with("unix://");
+    if !(v.starts_with("redis://") || v.starts_with("rediss://") || unix) {
+        return Err(REDIS_URL_FORMS.into());
     }
-    redis::parse_redis_url(v)
-        .map(|_| v.to_string())
-        .ok_or_else(|| "not a valid Redis URL".into())
+    let url = redis::parse_redis_url(v).ok_or("not a valid Redis URL")?;
+    // A socket's URL names an absolute path and nothing else: `unix://run/redis.sock`
+    // would be the host `run`, only found out when connecting.
+    if unix && (url.has_host() || url.path().len() < 2) {
+        return Err(format!(
+            "a socket needs an absolute path after `//`, like redis+unix:///run/redis/redis-server.sock; {REDIS_URL_FORMS}"
+        ));
+    }
+    Ok(v.to_string())
 }
+
+const REDIS_URL_FORMS: &str = "use redis://HOST:PORT/DB, rediss://USER:PASSWORD@HOST:PORT/DB or redis+unix:///PATH/TO/SOCKET?db=DB";
 
 fn check_key_prefix(v: &str) -> std::result::Result<String, String> {
     if v.is_empty() || v.len() > 64 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -782,5 +787,26 @@ mod tests {
         assert_eq!(estimated_pending(1400, 0.08), 112);
         assert_eq!(estimated_pending(816, 0.08), 66);
         assert_eq!(estimated_pending(0, 0.08), 0);
+    }
+
+    #[test]
+    fn a_redis_url_may_name_a_unix_socket() {
+        for url in [
+            "redis+unix:///run/redis/redis-server.sock",
+            "unix:///run/redis/redis-server.sock?db=2&pass=secret",
+            "redis://127.0.0.1:6379/1",
+            "rediss://user:secret@redis.example.org:6380/0",
+        ] {
+            assert_eq!(check_redis_url(url).as_deref(), Ok(url));
+        }
+        for url in [
+            "unix://run/redis.sock",
+            "redis+unix://",
+            "redis+unix://localhost/run/redis.sock",
+            "http://127.0.0.1:6379/",
+        ] {
+            let why = check_redis_url(url).expect_err(url);
+            assert!(why.contains("redis+unix:///PATH/TO/SOCKET"), "{url}: {why}");
+        }
     }
 }

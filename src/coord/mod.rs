@@ -116,14 +116,39 @@ fn unreachable(shown: &str, err: &redis::RedisError) -> anyhow::Error {
     anyhow::anyhow!(message)
 }
 
-/// A Redis URL with its password hidden, for messages.
+/// A Redis URL with its password hidden, for messages: the one in the user
+/// part (`redis://user:PASSWORD@host`) and a socket's `pass=` parameter
+/// (`redis+unix:///run/redis.sock?pass=PASSWORD`).
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+    let (url, query) = match url.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or_default();
+            match authority.rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
         }
-        _ => url.to_string(),
+        None => url.to_string(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<&str> = query
+            .split('&')
+            .map(|pair| {
+                if pair.starts_with("pass=") {
+                    "pass=***"
+                } else {
+                    pair
+                }
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
 }
 
 #[cfg(test)]
@@ -139,6 +164,18 @@ mod tests {
         assert_eq!(
             redacted("redis://127.0.0.1:6379/"),
             "redis://127.0.0.1:6379/"
+        );
+        assert_eq!(
+            redacted("redis+unix:///run/redis.sock?db=1&pass=s3cret&user=me"),
+            "redis+unix:///run/redis.sock?db=1&pass=***&user=me"
+        );
+        assert_eq!(
+            redacted("unix:///run/user@1000/redis.sock"),
+            "unix:///run/user@1000/redis.sock"
+        );
+        assert_eq!(
+            redacted("redis://:p@ss@host:6379/0?protocol=3"),
+            "redis://***@host:6379/0?protocol=3"
         );
     }
 }

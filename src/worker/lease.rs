@@ -6,11 +6,15 @@
 //! as soon as the lease goes stale, without waiting for the next check: every
 //! holder stops within two thirds of a lease of the last renewal it sent, on
 //! its own clock, whatever Redis remembers (see `coord::permits`).
+//!
+//! That clock is tokio's: the monotonic clock in production, and one the
+//! tests pause and advance, so a 30 ms lease is exact on a loaded machine.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Why a job stopped before its end.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,11 +55,15 @@ pub struct LeaseState {
 
 impl LeaseState {
     pub fn new(lease: Duration) -> Self {
-        LeaseState::since(lease, Instant::now())
+        LeaseState::granted_at(lease, Instant::now())
     }
 
     /// A lease granted by a call sent at `asked_at`.
-    pub fn since(lease: Duration, asked_at: Instant) -> Self {
+    pub fn since(lease: Duration, asked_at: std::time::Instant) -> Self {
+        LeaseState::granted_at(lease, Instant::from_std(asked_at))
+    }
+
+    fn granted_at(lease: Duration, asked_at: Instant) -> Self {
         LeaseState {
             lease,
             last_renewal: Mutex::new(asked_at),
@@ -73,12 +81,16 @@ impl LeaseState {
     }
 
     pub fn renewed(&self) {
-        self.renewed_at(Instant::now());
+        self.renewed_since(Instant::now());
     }
 
     /// Records a renewal by a call sent at `sent`: the lease runs from then,
     /// not from when the answer came.
-    pub fn renewed_at(&self, sent: Instant) {
+    pub fn renewed_at(&self, sent: std::time::Instant) {
+        self.renewed_since(Instant::from_std(sent));
+    }
+
+    fn renewed_since(&self, sent: Instant) {
         let mut last = self.last_renewal.lock().expect("lease clock");
         *last = (*last).max(sent);
     }
@@ -118,12 +130,17 @@ impl LeaseState {
             if let Some(why) = rx.borrow_and_update().clone() {
                 return why;
             }
-            let stale_at = *self.last_renewal.lock().expect("lease clock") + self.lease * 2 / 3;
+            // Stale is older than two thirds of a lease: wake just past it (a
+            // clock that does not move on its own, as in tests, would
+            // otherwise wake at the limit again and again).
+            let stale_at = *self.last_renewal.lock().expect("lease clock")
+                + self.lease * 2 / 3
+                + Duration::from_millis(1);
             tokio::select! {
                 changed = rx.changed() => if changed.is_err() {
                     return Stop::LeaseLost("lease watcher ended".into());
                 },
-                _ = tokio::time::sleep_until(stale_at.into()) => {
+                _ = tokio::time::sleep_until(stale_at) => {
                     let _ = self.expire_if_stale();
                 }
             }
@@ -167,22 +184,27 @@ impl LeaseState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::advance;
 
-    #[test]
-    fn a_job_lease_not_renewed_for_two_thirds_of_its_time_stops_the_job() {
+    #[tokio::test(start_paused = true)]
+    async fn a_job_lease_not_renewed_for_two_thirds_of_its_time_stops_the_job() {
         let permit = Arc::new(LeaseState::new(Duration::from_millis(30)));
         let job = LeaseState::within(permit.clone());
         let (_tx, stop) = watch::channel(false);
-        assert!(job.check(&stop).is_ok());
-        std::thread::sleep(Duration::from_millis(25));
+        advance(Duration::from_millis(20)).await;
+        assert!(
+            job.check(&stop).is_ok(),
+            "two thirds of a lease is not yet stale"
+        );
+        advance(Duration::from_millis(1)).await;
         permit.renewed();
         assert!(matches!(job.check(&stop), Err(Stop::LeaseLost(_))));
         job.renewed();
         assert!(job.check(&stop).is_err(), "a lost lease stays lost");
     }
 
-    #[test]
-    fn a_job_lease_is_lost_with_its_permit() {
+    #[tokio::test(start_paused = true)]
+    async fn a_job_lease_is_lost_with_its_permit() {
         let permit = Arc::new(LeaseState::new(Duration::from_secs(30)));
         let job = LeaseState::within(permit.clone());
         let (_tx, stop) = watch::channel(false);
@@ -192,17 +214,17 @@ mod tests {
         assert_eq!(job.lost(), Some(Stop::PermitLost));
     }
 
-    #[test]
-    fn a_permit_not_renewed_in_time_stops_the_job_working_under_it() {
+    #[tokio::test(start_paused = true)]
+    async fn a_permit_not_renewed_in_time_stops_the_job_working_under_it() {
         let permit = Arc::new(LeaseState::new(Duration::from_millis(30)));
         let job = LeaseState::within(permit.clone());
         let (_tx, stop) = watch::channel(false);
-        std::thread::sleep(Duration::from_millis(25));
+        advance(Duration::from_millis(21)).await;
         job.renewed();
         assert_eq!(job.check(&stop), Err(Stop::PermitLost));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_step_in_progress_is_abandoned_when_the_permit_goes_stale() {
         let permit = Arc::new(LeaseState::new(Duration::from_millis(300)));
         let job = LeaseState::within(permit.clone());
@@ -216,16 +238,51 @@ mod tests {
             matches!(stopped, Some(Stop::PermitLost | Stop::LeaseLost(_))),
             "{stopped:?}"
         );
-        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Two thirds of the lease, to the millisecond the paused clock keeps.
+        let waited = started.elapsed();
+        assert!(
+            (Duration::from_millis(200)..=Duration::from_millis(201)).contains(&waited),
+            "{waited:?}"
+        );
     }
 
-    #[test]
-    fn a_renewal_counts_from_when_it_was_sent() {
+    #[tokio::test(start_paused = true)]
+    async fn a_step_goes_on_while_the_permit_is_renewed_in_time() {
+        let permit = Arc::new(LeaseState::new(Duration::from_millis(300)));
+        let job = LeaseState::within(permit.clone());
+        let heartbeat = async {
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                permit.renewed();
+                job.renewed();
+            }
+        };
+        let stopped = tokio::select! {
+            () = heartbeat => None,
+            why = job.until_lost() => Some(why),
+        };
+        assert_eq!(stopped, None, "renewed every third of a lease");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_counts_from_when_it_was_sent() {
         let permit = LeaseState::new(Duration::from_millis(300));
-        let sent = Instant::now();
-        std::thread::sleep(Duration::from_millis(250));
-        permit.renewed_at(sent);
         let (_tx, stop) = watch::channel(false);
+        let sent = Instant::now().into_std();
+        advance(Duration::from_millis(250)).await;
+        permit.renewed_at(sent);
+        assert_eq!(permit.check(&stop), Err(Stop::PermitLost));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_granted_by_an_earlier_call_runs_from_that_call() {
+        let asked_at = Instant::now().into_std();
+        advance(Duration::from_millis(150)).await;
+        let permit = LeaseState::since(Duration::from_millis(300), asked_at);
+        let (_tx, stop) = watch::channel(false);
+        advance(Duration::from_millis(50)).await;
+        assert!(permit.check(&stop).is_ok());
+        advance(Duration::from_millis(1)).await;
         assert_eq!(permit.check(&stop), Err(Stop::PermitLost));
     }
 

@@ -417,28 +417,41 @@ fn redis_errors_give_their_cause_once_and_the_hint_that_fits() {
         run.stderr
     );
 
-    let down = crate::support::redis_server::free_port();
-    sb.set_env("REPORTER_REDIS_URL", &format!("redis://127.0.0.1:{down}/"));
+    // Port 1 is never a Redis; a socket file that is not there, never one either.
+    sb.set_env("REPORTER_REDIS_URL", "redis://127.0.0.1:1/");
+    let run = sb.run(&["status"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: cannot reach Redis at redis://127.0.0.1:1/: Connection refused (os error 111); start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL\n"
+    );
+    let missing = format!("redis+unix://{}", sb.path("redis.sock").display());
+    sb.set_env("REPORTER_REDIS_URL", &missing);
     let run = sb.run(&["status"]);
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
         format!(
-            "error: cannot reach Redis at redis://127.0.0.1:{down}/: Connection refused (os error 111); start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL\n"
+            "error: cannot reach Redis at {missing}: No such file or directory (os error 2); start redis-server or fix `redis_url` in the config, --redis or REPORTER_REDIS_URL\n"
         )
     );
 
-    let redis = crate::support::redis_server::RedisServer::start();
-    sb.set_env("REPORTER_REDIS_URL", &format!("{}99", redis.url()));
-    let run = sb.run(&["status"]);
-    assert_eq!(run.code, 1);
-    assert_eq!(
-        run.stderr,
-        format!(
-            "error: Redis at {}99 has no such database (DB index is out of range); use a database number the server has (0 to 15 unless its `databases` is set) in `redis_url` in the config, --redis or REPORTER_REDIS_URL\n",
-            redis.url()
-        )
-    );
+    // A database the server lacks, named in either form of URL.
+    let redis = crate::support::redis_server::RedisServer::start_tcp();
+    for url in [
+        format!("{}99", redis.url()),
+        format!("{}?db=99", redis.socket_url()),
+    ] {
+        sb.set_env("REPORTER_REDIS_URL", &url);
+        let run = sb.run(&["status"]);
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: Redis at {url} has no such database (DB index is out of range); use a database number the server has (0 to 15 unless its `databases` is set) in `redis_url` in the config, --redis or REPORTER_REDIS_URL\n"
+            )
+        );
+    }
 }
 
 #[test]

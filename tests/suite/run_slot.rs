@@ -166,15 +166,14 @@ fn progress_of_an_unknown_run_is_refused() {
 #[test]
 fn work_with_redis_down_fails_with_a_hint() {
     let mut sb = sandbox_in("UTC");
-    let port = crate::support::redis_server::free_port();
-    sb.set_env("REPORTER_REDIS_URL", &format!("redis://127.0.0.1:{port}/"));
+    // A socket nobody listens on: nothing else can take it meanwhile.
+    let url = format!("redis+unix://{}", sb.path("redis.sock").display());
+    sb.set_env("REPORTER_REDIS_URL", &url);
     let run = sb.run(&["work", "--until-idle"]);
     assert_eq!(run.code, 1);
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with(&format!(
-            "error: cannot reach Redis at redis://127.0.0.1:{port}/: "
-        )),
+        last.starts_with(&format!("error: cannot reach Redis at {url}: ")),
         "{}",
         run.stderr
     );

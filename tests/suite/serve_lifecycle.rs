@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::serve::user_with_token;
 use crate::support::api::{ApiServer, read_reply};
-use crate::support::redis_server::free_port;
+use crate::support::free_port;
 use crate::support::{Sandbox, on_path, wait_for};
 
 /// Reads notify datagrams until `want` arrives; returns everything read.

@@ -1,6 +1,7 @@
 //! Workers against a real Redis: the permit limit, dead and paused workers,
 //! a Redis restart, retries and shutdown.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, Setup};
@@ -38,7 +39,9 @@ fn three_workers_never_hold_more_permits_than_the_limit() {
         peak_running = peak_running.max(running);
         samples += 1;
         assert!(held <= 6, "{held} permits held at once");
-        assert!(running <= 6, "{running} jobs running at once");
+        // No bound on `running` rows: a worker process stalled past its lease
+        // keeps its row 'running' until it wakes and hands it back, while the
+        // others go on. Jobs at once are bounded below, by their records.
         assert!(Instant::now() < deadline, "the run did not finish");
     }
     for pid in workers {
@@ -61,14 +64,67 @@ fn three_workers_never_hold_more_permits_than_the_limit() {
 }
 
 #[test]
-fn a_permit_held_across_many_short_jobs_is_renewed_and_never_shared() {
-    // Jobs shorter than a third of the lease, a permit kept for many of them.
+fn workers_on_redis_by_socket_and_by_tcp_share_one_browser_limit() {
     let mut cluster = Cluster::start(Setup {
         max_active_browsers: 2,
-        lease_ttl: 0.9,
+        report_ms: 20,
+        pending_orders: Some(100),
+        redis_over_tcp: true,
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0), ("bob", 0), ("carol", 0)]);
+    let socket = cluster.redis.socket_url();
+    let mut redis = cluster.redis.connection();
+    let workers = [
+        cluster.spawn_worker("tcp", &["--concurrency", "1", "--until-idle"]),
+        cluster.spawn_worker(
+            "socket",
+            &["--redis", &socket, "--concurrency", "1", "--until-idle"],
+        ),
+    ];
+    let mut holders = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.progress(run)["status"] != "done" {
+        let live = cluster.live_permits(&mut redis);
+        assert!(live.len() <= 2, "{live:?} hold permits at once");
+        holders.extend(
+            live.iter()
+                .filter_map(|token| token.split(':').next().map(String::from)),
+        );
+        assert!(Instant::now() < deadline, "the run did not finish");
+    }
+    for (pid, id) in workers.into_iter().zip(["tcp", "socket"]) {
+        assert_eq!(
+            cluster.wait_worker(pid, Duration::from_secs(60)),
+            0,
+            "{}",
+            cluster.worker_log(id)
+        );
+    }
+    assert_eq!(
+        holders.into_iter().collect::<Vec<_>>(),
+        ["socket", "tcp"],
+        "both workers held a permit of the one Redis"
+    );
+    assert!(cluster.max_jobs_overlap() <= 2);
+    cluster.assert_each_order_reported_once_or_failed();
+    assert_eq!(cluster.reports().len(), 300);
+}
+
+#[test]
+fn a_permit_held_across_many_short_jobs_is_renewed_and_never_shared() {
+    // Jobs far shorter than a third of the lease, a permit kept for many of
+    // them and renewed meanwhile (every second; the reports alone take 2.4 s
+    // a permit). A lease of 3 s: a worker that a loaded machine stalls for two
+    // thirds of it (2 s) gives its permit up, which is right, but is not what
+    // this test is about.
+    let lease = Duration::from_secs(3);
+    let mut cluster = Cluster::start(Setup {
+        max_active_browsers: 2,
+        lease_ttl: lease.as_secs_f64(),
         download_ms: 10,
-        report_ms: 1,
-        pending_orders: Some(600),
+        report_ms: 2,
+        pending_orders: Some(300),
         ..Setup::default()
     });
     let users: Vec<(String, u32)> = (0..8).map(|i| (format!("user{i}"), 0)).collect();
@@ -76,25 +132,37 @@ fn a_permit_held_across_many_short_jobs_is_renewed_and_never_shared() {
     let run = cluster.run_with_users(10, &users);
     let mut redis = cluster.redis.connection();
     let worker = cluster.spawn_worker("w", &["--concurrency", "6", "--until-idle"]);
-    let mut peak = 0;
-    while cluster.progress(run)["status"] != "done" {
-        let running = cluster.count("SELECT COUNT(*) FROM jobs WHERE status = 'running'");
-        peak = peak.max(running);
-        assert!(cluster.live_permits(&mut redis).len() <= 2);
-        assert!(running <= 2, "{running} jobs running with 2 permits");
-    }
+    // The expiry each permit was first seen with: one seen later with a
+    // later expiry was renewed (a grant sets it once, each renewal moves it).
+    let mut first_expiry: HashMap<String, i64> = HashMap::new();
+    let mut renewed = 0;
+    let status = wait_for("the run to finish", Duration::from_secs(600), || {
+        let live = cluster.live_permit_expiries(&mut redis);
+        assert!(live.len() <= 2, "{live:?} hold permits at once");
+        for (token, expiry) in live {
+            let first = *first_expiry.entry(token).or_insert(expiry);
+            if expiry > first {
+                renewed += 1;
+            }
+        }
+        let status = cluster.progress(run)["status"].clone();
+        (status == "done" || status == "failed").then_some(status)
+    });
     assert_eq!(
         cluster.wait_worker(worker, Duration::from_secs(60)),
         0,
         "{}",
         cluster.worker_log("w")
     );
-    assert_eq!(peak, 2);
+    assert_eq!(status, "done", "{}", cluster.progress(run));
     assert!(
-        cluster.max_jobs_overlap() <= 2,
-        "{} jobs overlapped",
-        cluster.max_jobs_overlap()
+        renewed > 0,
+        "no permit was seen renewed ({} permits granted)",
+        first_expiry.len()
     );
+    // Both permits were used at once, and never more: from the recorded
+    // start and end of every job, not from samples.
+    assert_eq!(cluster.max_jobs_overlap(), 2, "jobs at once");
     cluster.assert_each_order_reported_once_or_failed();
 }
 
@@ -121,17 +189,20 @@ fn a_killed_workers_permits_and_range_return_within_one_lease() {
     );
     assert!(!cluster.live_permits(&mut redis).is_empty());
     cluster.signal(doomed, "KILL");
-    let killed_at = Instant::now();
-    cluster.wait_worker(doomed, Duration::from_secs(5));
+    cluster.wait_worker(doomed, Duration::from_secs(30));
+    // Nothing renews them now: by Redis's clock, which expires them, they
+    // come back within one lease (2 s) of the kill, however slow this test is
+    // to look.
+    let killed_at = Cluster::redis_now_ms(&mut redis);
+    let returned_after = cluster.last_permit_expiry_ms(&mut redis) - killed_at;
+    assert!(
+        returned_after <= 2000,
+        "permits come back {returned_after} ms after the kill"
+    );
     wait_for(
         "the dead worker's permits to expire",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || cluster.live_permits(&mut redis).is_empty().then_some(()),
-    );
-    let returned_after = killed_at.elapsed();
-    assert!(
-        returned_after <= Duration::from_millis(2500),
-        "permits came back after {returned_after:?}"
     );
     let survivor = cluster.spawn_worker("survivor", &["--concurrency", "2", "--until-idle"]);
     assert_eq!(
@@ -166,7 +237,7 @@ fn a_paused_worker_cannot_complete_the_range_it_lost() {
                 .then_some(())
         },
     );
-    cluster.signal(paused, "STOP");
+    pause_outside_a_write(&cluster, paused);
     let sent_before_pause = cluster.reports().len();
     std::thread::sleep(Duration::from_millis(2500)); // longer than the lease: the point of the test
     let taker = cluster.spawn_worker("taker", &["--concurrency", "1", "--until-idle"]);
@@ -202,6 +273,27 @@ fn a_paused_worker_cannot_complete_the_range_it_lost() {
     );
     cluster.signal(paused, "TERM");
     assert_eq!(cluster.wait_worker(paused, Duration::from_secs(30)), 0);
+}
+
+/// Stops a worker (SIGSTOP) at a moment it holds no SQLite write lock: one
+/// stopped inside a write transaction stops every other writer with it, which
+/// no lease can undo. On a loaded machine a worker spends longer in its
+/// transactions, and a single STOP lands in one more often.
+fn pause_outside_a_write(cluster: &Cluster, pid: u32) {
+    wait_for(
+        "the worker to be stopped outside a write transaction",
+        Duration::from_secs(60),
+        || {
+            cluster.signal(pid, "STOP");
+            let conn = cluster.sandbox.conn();
+            conn.busy_timeout(Duration::from_millis(500)).unwrap();
+            if conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK").is_ok() {
+                return Some(());
+            }
+            cluster.signal(pid, "CONT");
+            None
+        },
+    );
 }
 
 #[test]

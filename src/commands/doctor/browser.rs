@@ -18,8 +18,12 @@ use crate::db::users;
 use crate::portal::web::credentials::{Credentials, check_mode};
 use crate::portal::web::driver::{find_program, local_chromium, remote_browser_name};
 
-/// Longest wait for `--version` or for the portal's answer.
+/// Longest wait for the portal's or the WebDriver's answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest wait for `--version`: Chromium's launcher took over 5 s on a busy
+/// 2-core host, where nothing was wrong with it; a hung one still fails.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn checks(
     browser: &BrowserConfig,
@@ -105,7 +109,7 @@ fn version(check: &'static str, program: &Path, package: &str) -> Result<(String
     Ok((shown, number))
 }
 
-/// Runs `PATH --version`, waiting at most `TIMEOUT`.
+/// Runs `PATH --version`, waiting at most `VERSION_TIMEOUT`.
 fn run_version(path: &Path) -> Result<String, String> {
     let mut child = Command::new(path)
         .arg("--version")
@@ -114,7 +118,7 @@ fn run_version(path: &Path) -> Result<String, String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|err| format!("cannot start: {err}"))?;
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + VERSION_TIMEOUT;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -122,7 +126,10 @@ fn run_version(path: &Path) -> Result<String, String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("did not answer within {} s", TIMEOUT.as_secs()));
+                return Err(format!(
+                    "did not answer within {} s",
+                    VERSION_TIMEOUT.as_secs()
+                ));
             }
         }
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::redis_server::free_port;
+use super::free_port;
 use super::{Sandbox, wait_for};
 
 /// A running `reporter serve`, stopped (SIGKILL) when dropped.

@@ -2,19 +2,18 @@
 //! `reporter work` processes against it and observe them from outside.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use super::Sandbox;
 use super::redis_server::RedisServer;
+use super::worker_processes::WorkerProcesses;
 
 pub struct Cluster {
     pub sandbox: Sandbox,
     pub redis: RedisServer,
     pub report_log: PathBuf,
-    workers: Vec<Child>,
+    workers: WorkerProcesses,
 }
 
 /// Settings a test varies; the rest are fixed small values.
@@ -28,6 +27,9 @@ pub struct Setup {
     pub report_retries: u32,
     pub download_retries: u32,
     pub retry_delay: f64,
+    /// Redis also on a loopback TCP port, and the config's URL that one
+    /// (`redis://`); else only on its unix socket (`redis+unix://`).
+    pub redis_over_tcp: bool,
 }
 
 impl Default for Setup {
@@ -42,13 +44,18 @@ impl Default for Setup {
             report_retries: 2,
             download_retries: 5,
             retry_delay: 0.0,
+            redis_over_tcp: false,
         }
     }
 }
 
 impl Cluster {
     pub fn start(setup: Setup) -> Cluster {
-        let redis = RedisServer::start();
+        let redis = if setup.redis_over_tcp {
+            RedisServer::start_tcp()
+        } else {
+            RedisServer::start()
+        };
         let mut sandbox = Sandbox::new();
         let report_log = sandbox.path("reports.jsonl");
         let pending = setup
@@ -75,7 +82,7 @@ impl Cluster {
             sandbox,
             redis,
             report_log,
-            workers: Vec::new(),
+            workers: WorkerProcesses::default(),
         }
     }
 
@@ -106,56 +113,25 @@ impl Cluster {
         created["run_id"].as_i64().expect("run id")
     }
 
-    /// Starts `reporter work` with these extra arguments; its stderr goes to a file.
+    /// Starts `reporter work` with these extra arguments; its stderr goes to `<id>.log`.
     pub fn spawn_worker(&mut self, id: &str, extra: &[&str]) -> u32 {
-        let log = File::create(self.sandbox.path(&format!("{id}.log"))).unwrap();
-        let mut args = vec!["work", "--worker-id", id];
-        args.extend_from_slice(extra);
-        let child = self
-            .sandbox
-            .command(&args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn worker");
-        let pid = child.id();
-        self.workers.push(child);
-        pid
+        self.workers.spawn(&self.sandbox, id, extra)
     }
 
     /// The log a worker wrote so far.
     pub fn worker_log(&self, id: &str) -> String {
-        std::fs::read_to_string(self.sandbox.path(&format!("{id}.log"))).unwrap_or_default()
+        WorkerProcesses::log(&self.sandbox, id)
     }
 
     /// Waits for a worker process to exit and returns its exit code.
+    #[track_caller]
     pub fn wait_worker(&mut self, pid: u32, limit: Duration) -> i32 {
-        let index = self
-            .workers
-            .iter()
-            .position(|c| c.id() == pid)
-            .expect("known worker");
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.workers[index].try_wait().unwrap() {
-                let _exited = self.workers.remove(index).wait();
-                return status.code().unwrap_or(-1);
-            }
-            // The worker stays in the list until it exits, so a timed-out test still kills it.
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out after {limit:?} waiting for worker {pid} to exit"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.workers.wait(pid, limit)
     }
 
+    #[track_caller]
     pub fn signal(&self, pid: u32, signal: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "kill -{signal} {pid}");
+        WorkerProcesses::signal(pid, signal);
     }
 
     /// Every line of the simulated portal's report log, as (user, order).
@@ -216,10 +192,42 @@ impl Cluster {
         most as usize
     }
 
+    /// Redis's own clock, in milliseconds: permits expire by it.
+    pub fn redis_now_ms(conn: &mut redis::Connection) -> i64 {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).unwrap();
+        secs * 1000 + micros / 1000
+    }
+
+    /// When the last permit now recorded expires, by Redis's clock (0 for none).
+    pub fn last_permit_expiry_ms(&self, conn: &mut redis::Connection) -> i64 {
+        let last: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg("test:permits")
+            .arg(-1)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query(conn)
+            .unwrap();
+        last.first().map_or(0, |(_, expiry)| *expiry as i64)
+    }
+
+    /// Holders of a live permit right now with their expiry (Redis time, ms).
+    pub fn live_permit_expiries(&self, conn: &mut redis::Connection) -> Vec<(String, i64)> {
+        let now_ms = Cluster::redis_now_ms(conn);
+        let live: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg("test:permits")
+            .arg(format!("({now_ms}"))
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .query(conn)
+            .unwrap();
+        live.into_iter()
+            .map(|(token, expiry)| (token, expiry as i64))
+            .collect()
+    }
+
     /// Holders of a live permit right now, read from Redis directly.
     pub fn live_permits(&self, conn: &mut redis::Connection) -> Vec<String> {
-        let (secs, micros): (i64, i64) = redis::cmd("TIME").query(conn).unwrap();
-        let now_ms = secs * 1000 + micros / 1000;
+        let now_ms = Cluster::redis_now_ms(conn);
         redis::cmd("ZRANGEBYSCORE")
             .arg("test:permits")
             .arg(format!("({now_ms}"))
@@ -308,14 +316,5 @@ impl Cluster {
             counts.len(),
             "the portal holds reports the database does not know of"
         );
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in &mut self.workers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::redis_server::free_port;
+use super::free_port;
 use super::{binary, on_path, wait_for};
 
 /// The version scripts/test fetches (`npm pack @nightwatch/selenium-server`).

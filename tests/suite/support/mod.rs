@@ -8,6 +8,7 @@ pub mod grid;
 pub mod prometheus;
 pub mod redis_server;
 pub mod web;
+pub mod worker_processes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -190,6 +191,16 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A loopback port free now: another process can take it before it is used,
+/// so only for servers that cannot be given a socket of their own or port 0.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Whether a program is on the PATH.

@@ -2,7 +2,6 @@
 //! `[portal] kind = "web"` against the sample portal on a free loopback port.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::redis_server::RedisServer;
+use super::worker_processes::WorkerProcesses;
 use super::{Sandbox, binary, on_path, wait_for};
 
 /// The sample portal, stopped when dropped.
@@ -157,7 +157,7 @@ pub struct WebCluster {
     pub sandbox: Sandbox,
     pub redis: RedisServer,
     pub portal: SamplePortal,
-    workers: Vec<Child>,
+    workers: WorkerProcesses,
 }
 
 /// What a test varies.
@@ -244,7 +244,7 @@ impl WebCluster {
             sandbox,
             redis,
             portal,
-            workers: Vec::new(),
+            workers: WorkerProcesses::default(),
         }
     }
 
@@ -276,35 +276,20 @@ impl WebCluster {
 
     /// Starts `reporter work`; its stderr goes to `<id>.log`.
     pub fn spawn_worker(&mut self, id: &str, extra: &[&str]) -> u32 {
-        let log = File::create(self.sandbox.path(&format!("{id}.log"))).unwrap();
-        let mut args = vec!["work", "--worker-id", id];
-        args.extend_from_slice(extra);
-        let child = self
-            .sandbox
-            .command(&args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn worker");
-        let pid = child.id();
-        self.workers.push(child);
-        pid
+        self.workers.spawn(&self.sandbox, id, extra)
     }
 
     pub fn worker_log(&self, id: &str) -> String {
-        std::fs::read_to_string(self.sandbox.path(&format!("{id}.log"))).unwrap_or_default()
+        WorkerProcesses::log(&self.sandbox, id)
     }
 
     /// Whether the worker has exited, with its code.
     pub fn exited(&mut self, pid: u32) -> Option<i32> {
-        let child = self.workers.iter_mut().find(|c| c.id() == pid)?;
-        child.try_wait().unwrap().map(|s| s.code().unwrap_or(-1))
+        self.workers.exited(pid)
     }
 
     pub fn kill9(&mut self, pid: u32) {
-        let child = self.workers.iter_mut().find(|c| c.id() == pid).unwrap();
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.workers.kill9(pid);
     }
 
     /// The Chromium browsers of this test alive now, by their profile
@@ -390,10 +375,7 @@ impl WebCluster {
 
 impl Drop for WebCluster {
     fn drop(&mut self) {
-        for child in &mut self.workers {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.workers.kill_all();
         self.kill_leftovers();
     }
 }
