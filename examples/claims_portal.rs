@@ -207,14 +207,6 @@ struct Portal {
     state: Mutex<State>,
 }
 
-/// What a handler answers; turned into a response by `send`.
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-    headers: Vec<(&'static str, String)>,
-}
-
 /// The parts of a request the handlers look at. `path` is still encoded.
 struct Incoming {
     method: Method,
@@ -327,7 +319,7 @@ fn serve(portal: &Portal, request: Request) -> Response {
             .body
             .replacen("<body>\n", &format!("<body>\n{CONSENT_OVERLAY}"), 1);
     }
-    send(reply)
+    reply
 }
 
 fn read_incoming(request: Request) -> Incoming {
@@ -354,7 +346,7 @@ fn read_incoming(request: Request) -> Incoming {
     }
 }
 
-fn route(portal: &Portal, req: &Incoming) -> Reply {
+fn route(portal: &Portal, req: &Incoming) -> Response {
     let path = req.path.as_str();
     match (&req.method, path) {
         (Method::Get, "/") => redirect("/app/home"),
@@ -377,7 +369,7 @@ fn route(portal: &Portal, req: &Incoming) -> Reply {
 }
 
 /// Routes under `/app`, all of which need a live session.
-fn route_app(portal: &Portal, req: &Incoming, login: &str) -> Reply {
+fn route_app(portal: &Portal, req: &Incoming, login: &str) -> Response {
     let path = req.path.as_str();
     match (&req.method, path) {
         (Method::Get, "/app" | "/app/" | "/app/home") => home_page(portal, login),
@@ -451,7 +443,7 @@ impl Portal {
     }
 }
 
-fn signin_page(error: Option<&str>) -> Reply {
+fn signin_page(error: Option<&str>) -> Response {
     html(
         "Sign in",
         &format!(
@@ -464,7 +456,7 @@ fn signin_page(error: Option<&str>) -> Reply {
     )
 }
 
-fn signin_step1(form: &HashMap<String, String>) -> Reply {
+fn signin_step1(form: &HashMap<String, String>) -> Response {
     match form.get("email").map(|email| email.trim()) {
         Some(email) if !email.is_empty() => redirect(&format!(
             "/account/password?email={}",
@@ -474,7 +466,7 @@ fn signin_step1(form: &HashMap<String, String>) -> Reply {
     }
 }
 
-fn password_page(portal: &Portal, email: &str, failed: bool) -> Reply {
+fn password_page(portal: &Portal, email: &str, failed: bool) -> Response {
     let error = if failed {
         alert("The e-mail or password is incorrect.")
     } else {
@@ -503,7 +495,7 @@ fn password_page(portal: &Portal, email: &str, failed: bool) -> Reply {
     )
 }
 
-fn signin_step2(portal: &Portal, form: &HashMap<String, String>) -> Reply {
+fn signin_step2(portal: &Portal, form: &HashMap<String, String>) -> Response {
     if !portal.csrf_ok(form) {
         return forbidden();
     }
@@ -524,14 +516,14 @@ fn signin_step2(portal: &Portal, form: &HashMap<String, String>) -> Reply {
     redirect("/app/home").header("Set-Cookie", format!("sid={sid}; HttpOnly; Path=/"))
 }
 
-fn signout(portal: &Portal, req: &Incoming) -> Reply {
+fn signout(portal: &Portal, req: &Incoming) -> Response {
     if let Some(sid) = &req.sid {
         portal.lock().sessions.remove(sid);
     }
     redirect("/account/signin").header("Set-Cookie", "sid=; HttpOnly; Path=/; Max-Age=0".into())
 }
 
-fn home_page(portal: &Portal, login: &str) -> Reply {
+fn home_page(portal: &Portal, login: &str) -> Response {
     let state = portal.lock();
     let rows: String = portal.orders[login]
         .iter()
@@ -565,7 +557,7 @@ fn home_page(portal: &Portal, login: &str) -> Reply {
     )
 }
 
-fn export_csv(portal: &Portal, login: &str) -> Reply {
+fn export_csv(portal: &Portal, login: &str) -> Response {
     let first = portal.lock().exported.insert(login.to_string());
     if first && portal.args.fail_first_export {
         return server_error();
@@ -581,10 +573,10 @@ fn export_csv(portal: &Portal, login: &str) -> Reply {
         );
     }
     let disposition = "attachment; filename=\"claims.csv\"".to_string();
-    Reply::new("text/csv; charset=utf-8", csv).header("Content-Disposition", disposition)
+    Response::new("text/csv; charset=utf-8", csv).header("Content-Disposition", disposition)
 }
 
-fn order_page(portal: &Portal, req: &Incoming, login: &str, reference: &str) -> Reply {
+fn order_page(portal: &Portal, req: &Incoming, login: &str, reference: &str) -> Response {
     let Some(order) = portal.order(login, reference) else {
         return not_found();
     };
@@ -604,7 +596,7 @@ fn order_html(
     order: &Order,
     filed: bool,
     error: Option<&str>,
-) -> Reply {
+) -> Response {
     let key = (login.to_string(), order.reference.clone());
     let claimed_at = {
         let state = portal.lock();
@@ -665,7 +657,7 @@ fn order_html(
 }
 
 /// Records a claim once; a repeated POST answers the already-claimed page.
-fn submit_claim(portal: &Portal, req: &Incoming, login: &str, reference: &str) -> Reply {
+fn submit_claim(portal: &Portal, req: &Incoming, login: &str, reference: &str) -> Response {
     let Some(order) = portal.order(login, reference) else {
         return not_found();
     };
@@ -715,20 +707,20 @@ fn submit_claim(portal: &Portal, req: &Incoming, login: &str, reference: &str) -
     ))
 }
 
-fn admin_reports(portal: &Portal) -> Reply {
+fn admin_reports(portal: &Portal) -> Response {
     let state = portal.lock();
     let lines: String = state
         .reports
         .iter()
         .map(|report| serde_json::to_string(report).expect("report serializes") + "\n")
         .collect();
-    Reply::new("application/json", lines)
+    Response::new("application/json", lines)
 }
 
-fn admin_stats(portal: &Portal) -> Reply {
+fn admin_stats(portal: &Portal) -> Response {
     let state = portal.lock();
     let stats = serde_json::to_string(&state.stats).expect("stats serialize");
-    Reply::new("application/json", stats + "\n")
+    Response::new("application/json", stats + "\n")
 }
 
 fn header(login: &str) -> String {
@@ -746,9 +738,9 @@ fn alert(message: &str) -> String {
     )
 }
 
-impl Reply {
-    fn new(content_type: &'static str, body: String) -> Reply {
-        Reply {
+impl Response {
+    fn new(content_type: &'static str, body: String) -> Response {
+        Response {
             status: 200,
             content_type,
             body,
@@ -756,19 +748,19 @@ impl Reply {
         }
     }
 
-    fn status(self, status: u16) -> Reply {
-        Reply { status, ..self }
+    fn status(self, status: u16) -> Response {
+        Response { status, ..self }
     }
 
-    fn header(mut self, name: &'static str, value: String) -> Reply {
+    fn header(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self
     }
 }
 
-fn html(title: &str, body: &str) -> Reply {
+fn html(title: &str, body: &str) -> Response {
     let title = escape(title);
-    Reply::new(
+    Response::new(
         "text/html; charset=utf-8",
         format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title} - Claims</title>\n\
@@ -778,17 +770,17 @@ fn html(title: &str, body: &str) -> Reply {
     )
 }
 
-fn redirect(location: &str) -> Reply {
-    Reply::new("text/plain; charset=utf-8", String::new())
+fn redirect(location: &str) -> Response {
+    Response::new("text/plain; charset=utf-8", String::new())
         .status(303)
         .header("Location", location.to_string())
 }
 
-fn not_found() -> Reply {
+fn not_found() -> Response {
     html("Not found", "<h1>Not Found</h1>").status(404)
 }
 
-fn forbidden() -> Reply {
+fn forbidden() -> Response {
     html(
         "Forbidden",
         "<h1>Forbidden</h1>\n<p>Invalid or missing form token.</p>",
@@ -796,23 +788,8 @@ fn forbidden() -> Reply {
     .status(403)
 }
 
-fn server_error() -> Reply {
+fn server_error() -> Response {
     html("Error", "<h1>Internal Server Error</h1>").status(500)
-}
-
-fn send(reply: Reply) -> Response {
-    let mut headers = vec![("Content-Type".to_string(), reply.content_type.to_string())];
-    headers.extend(
-        reply
-            .headers
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value)),
-    );
-    Response {
-        status: reply.status,
-        headers,
-        body: reply.body,
-    }
 }
 
 /// `1250` cents -> `12,50`.

@@ -124,14 +124,6 @@ struct Portal {
     fault_rng: Mutex<StdRng>,
 }
 
-/// What a handler answers; turned into a response by `send`.
-struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-    headers: Vec<(&'static str, String)>,
-}
-
 /// The parts of a request the handlers look at.
 struct Incoming {
     method: Method,
@@ -219,8 +211,7 @@ fn serve(portal: &Portal, request: Request) -> Response {
     if portal.args.slow_ms > 0 && !incoming.path.starts_with("/_admin") {
         thread::sleep(Duration::from_millis(portal.args.slow_ms));
     }
-    let reply = route(portal, &incoming);
-    send(reply)
+    route(portal, &incoming)
 }
 
 fn read_incoming(request: Request) -> Incoming {
@@ -240,7 +231,7 @@ fn read_incoming(request: Request) -> Incoming {
     }
 }
 
-fn route(portal: &Portal, req: &Incoming) -> Reply {
+fn route(portal: &Portal, req: &Incoming) -> Response {
     let path = req.path.as_str();
     match (&req.method, path) {
         (Method::Get, "/") => redirect("/orders"),
@@ -258,7 +249,7 @@ fn route(portal: &Portal, req: &Incoming) -> Reply {
 }
 
 /// Routes under `/orders`, all of which need a live session.
-fn route_orders(portal: &Portal, req: &Incoming, login: &str) -> Reply {
+fn route_orders(portal: &Portal, req: &Incoming, login: &str) -> Response {
     let rest = req.path.strip_prefix("/orders").unwrap_or_default();
     match (&req.method, rest) {
         (Method::Get, "" | "/") => orders_page(portal, login, &req.query),
@@ -326,7 +317,7 @@ impl Portal {
     }
 }
 
-fn login(portal: &Portal, form: &HashMap<String, String>) -> Reply {
+fn login(portal: &Portal, form: &HashMap<String, String>) -> Response {
     let login = form.get("login").map(String::as_str).unwrap_or_default();
     let password = form.get("password").map(String::as_str).unwrap_or_default();
     let mut state = portal.lock();
@@ -345,14 +336,14 @@ fn login(portal: &Portal, form: &HashMap<String, String>) -> Reply {
     redirect("/orders").header("Set-Cookie", format!("session={token}; HttpOnly; Path=/"))
 }
 
-fn logout(portal: &Portal, req: &Incoming) -> Reply {
+fn logout(portal: &Portal, req: &Incoming) -> Response {
     if let Some(token) = &req.session_token {
         portal.lock().sessions.remove(token);
     }
     redirect("/login").header("Set-Cookie", "session=; HttpOnly; Path=/; Max-Age=0".into())
 }
 
-fn login_page(error: Option<&str>) -> Reply {
+fn login_page(error: Option<&str>) -> Response {
     let error = error
         .map(|e| format!("<p id=\"login-error\">{}</p>\n", escape(e)))
         .unwrap_or_default();
@@ -368,7 +359,7 @@ fn login_page(error: Option<&str>) -> Reply {
     )
 }
 
-fn orders_page(portal: &Portal, login: &str, query: &HashMap<String, String>) -> Reply {
+fn orders_page(portal: &Portal, login: &str, query: &HashMap<String, String>) -> Response {
     let orders = &portal.orders[login];
     let pages = orders.len().div_ceil(PAGE_SIZE).max(1);
     let page = query
@@ -417,17 +408,17 @@ fn order_row(order: &Order, reported: bool) -> String {
     )
 }
 
-fn export_csv(portal: &Portal, login: &str) -> Reply {
+fn export_csv(portal: &Portal, login: &str) -> Response {
     let mut csv = String::from("order_id,date,amount,status\n");
     for order in &portal.orders[login] {
         let amount = format_amount(order.amount_cents);
         csv += &format!("{},{},{amount},{}\n", order.id, order.date, order.status);
     }
     let disposition = "attachment; filename=\"orders.csv\"".to_string();
-    Reply::new("text/csv", csv).header("Content-Disposition", disposition)
+    Response::new("text/csv", csv).header("Content-Disposition", disposition)
 }
 
-fn order_page(portal: &Portal, login: &str, id: &str) -> Reply {
+fn order_page(portal: &Portal, login: &str, id: &str) -> Response {
     let Some(order) = portal.order(login, id) else {
         return not_found();
     };
@@ -439,7 +430,7 @@ fn order_page(portal: &Portal, login: &str, id: &str) -> Reply {
     order_html(login, order, &action)
 }
 
-fn order_html(login: &str, order: &Order, action: &str) -> Reply {
+fn order_html(login: &str, order: &Order, action: &str) -> Response {
     html(
         &order.id,
         &format!(
@@ -476,7 +467,7 @@ fn report_form(id: &str) -> String {
 }
 
 /// Records a report once; a repeated POST answers the "already reported" page.
-fn submit_report(portal: &Portal, req: &Incoming, login: &str, id: &str) -> Reply {
+fn submit_report(portal: &Portal, req: &Incoming, login: &str, id: &str) -> Response {
     let Some(order) = portal.order(login, id) else {
         return not_found();
     };
@@ -524,20 +515,20 @@ fn submit_report(portal: &Portal, req: &Incoming, login: &str, id: &str) -> Repl
     order_html(login, order, &confirmation)
 }
 
-fn admin_reports(portal: &Portal) -> Reply {
+fn admin_reports(portal: &Portal) -> Response {
     let state = portal.lock();
     let lines: String = state
         .reports
         .iter()
         .map(|report| serde_json::to_string(report).expect("report serializes") + "\n")
         .collect();
-    Reply::new("application/json", lines)
+    Response::new("application/json", lines)
 }
 
-fn admin_stats(portal: &Portal) -> Reply {
+fn admin_stats(portal: &Portal) -> Response {
     let state = portal.lock();
     let stats = serde_json::to_string(&state.stats).expect("stats serialize");
-    Reply::new("application/json", stats + "\n")
+    Response::new("application/json", stats + "\n")
 }
 
 fn user_bar(login: &str) -> String {
@@ -548,10 +539,10 @@ fn user_bar(login: &str) -> String {
     )
 }
 
-impl Reply {
-    fn new(content_type: &'static str, body: String) -> Reply {
+impl Response {
+    fn new(content_type: &'static str, body: String) -> Response {
         let headers = Vec::new();
-        Reply {
+        Response {
             status: 200,
             content_type,
             body,
@@ -559,19 +550,19 @@ impl Reply {
         }
     }
 
-    fn status(self, status: u16) -> Reply {
-        Reply { status, ..self }
+    fn status(self, status: u16) -> Response {
+        Response { status, ..self }
     }
 
-    fn header(mut self, name: &'static str, value: String) -> Reply {
+    fn header(mut self, name: &'static str, value: String) -> Response {
         self.headers.push((name, value));
         self
     }
 }
 
-fn html(title: &str, body: &str) -> Reply {
+fn html(title: &str, body: &str) -> Response {
     let title = escape(title);
-    Reply::new(
+    Response::new(
         "text/html; charset=utf-8",
         format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
@@ -580,37 +571,22 @@ fn html(title: &str, body: &str) -> Reply {
     )
 }
 
-fn redirect(location: &str) -> Reply {
-    Reply::new("text/html; charset=utf-8", String::new())
+fn redirect(location: &str) -> Response {
+    Response::new("text/html; charset=utf-8", String::new())
         .status(303)
         .header("Location", location.to_string())
 }
 
-fn not_found() -> Reply {
+fn not_found() -> Response {
     html("Not found", "<h1 id=\"not-found\">Not found</h1>").status(404)
 }
 
-fn server_error() -> Reply {
+fn server_error() -> Response {
     html(
         "Error",
         "<h1 id=\"server-error\">Internal server error</h1>",
     )
     .status(500)
-}
-
-fn send(reply: Reply) -> Response {
-    let mut headers = vec![("Content-Type".to_string(), reply.content_type.to_string())];
-    headers.extend(
-        reply
-            .headers
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value)),
-    );
-    Response {
-        status: reply.status,
-        headers,
-        body: reply.body,
-    }
 }
 
 fn format_amount(cents: u64) -> String {

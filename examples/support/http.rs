@@ -49,8 +49,9 @@ impl Request {
 /// One answer; `Content-Length` and `Connection` are added when it is sent.
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub content_type: &'static str,
     pub body: String,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// Binds `listen` (port 0 picks a free one).
@@ -88,8 +89,9 @@ fn connection(stream: TcpStream, handle: &(dyn Fn(Request) -> Response + Send + 
             Err(status) => {
                 let answer = Response {
                     status,
-                    headers: Vec::new(),
+                    content_type: "text/plain",
                     body: String::new(),
+                    headers: Vec::new(),
                 };
                 let _ = write_response(&mut writer, &answer, false);
                 return;
@@ -200,7 +202,10 @@ fn write_response(
         503 => "Service Unavailable",
         _ => "",
     };
-    let mut out = format!("HTTP/1.1 {} {reason}\r\n", answer.status);
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\n",
+        answer.status, answer.content_type
+    );
     for (name, value) in &answer.headers {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
