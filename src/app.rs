@@ -8,7 +8,7 @@ use crate::cli::{Cli, Command};
 use crate::commands;
 use crate::config::Config;
 use crate::context::Context;
-use crate::error::{is_broken_pipe, is_refusal};
+use crate::error::{MALFORMED_EXIT, is_broken_pipe, is_malformed, is_refusal};
 use crate::text::escaped;
 
 pub fn main() -> ExitCode {
@@ -23,6 +23,8 @@ pub fn main() -> ExitCode {
             eprintln!("error: {}", escaped(&format!("{err:#}")));
             if is_refusal(&err) {
                 ExitCode::from(2)
+            } else if is_malformed(&err) {
+                ExitCode::from(MALFORMED_EXIT)
             } else {
                 ExitCode::FAILURE
             }

@@ -72,12 +72,20 @@ impl Database {
     ) -> Result<T, ApiError> {
         let mut conn = self.writer.clone().lock_owned().await;
         blocking(move || {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .context("cannot start a database transaction")?;
-            let value = f(&tx)?;
-            tx.commit().context("cannot commit to the database")?;
-            Ok(value)
+            let written = (|| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .context("cannot start a database transaction")?;
+                let value = f(&tx)?;
+                tx.commit().context("cannot commit to the database")?;
+                Ok(value)
+            })();
+            if written.is_err()
+                && let Err(err) = crate::db::roll_back_if_open(&conn)
+            {
+                tracing::error!(error = %err, "cannot roll back a failed write; the next write may fail");
+            }
+            written
         })
         .await
     }

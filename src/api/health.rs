@@ -60,10 +60,10 @@ pub async fn healthz(api: &Api) -> Reply {
 }
 
 pub async fn metrics(api: &Api) -> Result<Reply, ApiError> {
-    let held = async { api.coordinator().await?.holders().await };
-    let held = match tokio::time::timeout(REDIS_WAIT, held).await {
-        Ok(holders) => metrics::counted(holders),
-        Err(_) => metrics::counted(Err(anyhow::anyhow!(
+    let state = async { metrics::RedisState::read(&api.coordinator().await?).await };
+    let state = match tokio::time::timeout(REDIS_WAIT, state).await {
+        Ok(state) => metrics::answered(state),
+        Err(_) => metrics::answered(Err(anyhow::anyhow!(
             "Redis did not answer within {} s",
             REDIS_WAIT.as_secs()
         ))),
@@ -71,7 +71,7 @@ pub async fn metrics(api: &Api) -> Result<Reply, ApiError> {
     let config = api.config.clone();
     let page = api
         .db
-        .read(move |conn| Ok(metrics::render(&config, conn, held)?))
+        .read(move |conn| Ok(metrics::render(&config, conn, state.as_ref())?))
         .await?;
     Ok(reply::bytes(
         StatusCode::OK,

@@ -99,7 +99,10 @@ fn checks(flags: &GlobalArgs) -> Vec<Check> {
         Ok(config) => config,
         Err(err) => return vec![Check::fail("config", format!("{err:#}"))],
     };
-    let mut checks = vec![Check::pass("config", config_source(&config))];
+    let mut checks = vec![
+        Check::pass("config", config_source(&config)),
+        database::sqlite(),
+    ];
     let (database, conn) = database::check(&config.database);
     checks.push(database);
     checks.extend(permits::check(&config, conn.as_ref()));

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::config::Config;
 use crate::context::Context;
-use crate::coord::Coordinator;
-use crate::db::{runs, workers};
+use crate::coord::{Coordinator, WriteFault};
+use crate::db::{health, runs, workers};
 use crate::error::refuse;
 use crate::output::println_out;
 use crate::queue;
@@ -54,8 +54,8 @@ impl MetricsArgs {
             )));
         }
         let conn = ctx.db()?;
-        let held = blocking_permits_held(&ctx.config);
-        let page = render(&ctx.config, &conn, held)?;
+        let redis = blocking_redis_state(&ctx.config);
+        let page = render(&ctx.config, &conn, redis.as_ref())?;
         match &self.textfile {
             Some(dir) => write_atomically(&dir.join(TEXTFILE), &page),
             None => println_out(page.trim_end()),
@@ -63,47 +63,87 @@ impl MetricsArgs {
     }
 }
 
-/// [`permits_held`] from a command without a runtime of its own.
-fn blocking_permits_held(config: &Config) -> Option<usize> {
+/// What the metrics learn from Redis: the permits held, and the database
+/// writes that workers see failing (which the database cannot tell).
+pub struct RedisState {
+    pub permits_held: usize,
+    pub write_faults: Vec<WriteFault>,
+}
+
+impl RedisState {
+    pub async fn read(coord: &Coordinator) -> Result<RedisState> {
+        let (holders, write_faults) = tokio::join!(coord.holders(), coord.write_faults());
+        Ok(RedisState {
+            permits_held: holders?.len(),
+            write_faults: write_faults?,
+        })
+    }
+}
+
+/// [`redis_state`] from a command without a runtime of its own.
+fn blocking_redis_state(config: &Config) -> Option<RedisState> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
-    runtime.block_on(permits_held(config))
+    runtime.block_on(redis_state(config))
 }
 
-/// The browser permits held now, or `None` when Redis cannot be reached.
-pub async fn permits_held(config: &Config) -> Option<usize> {
-    let held = async { Coordinator::connect(config).await?.holders().await }.await;
-    counted(held)
+/// What Redis holds for the metrics, or `None` when it cannot be reached.
+pub async fn redis_state(config: &Config) -> Option<RedisState> {
+    let state = async { RedisState::read(&Coordinator::connect(config).await?).await }.await;
+    answered(state)
 }
 
-/// The number of holders, or `None` (with a warning) when Redis failed.
-pub fn counted(holders: Result<Vec<crate::coord::Holder>>) -> Option<usize> {
-    match holders {
-        Ok(holders) => Some(holders.len()),
+/// The state, or `None` (with a warning) when Redis failed.
+pub fn answered(state: Result<RedisState>) -> Option<RedisState> {
+    match state {
+        Ok(state) => Some(state),
         Err(err) => {
-            tracing::warn!(error = %format!("{err:#}"), "browser permits left out of the metrics");
+            tracing::warn!(error = %format!("{err:#}"), "browser permits and database write faults left out of the metrics");
             None
         }
     }
 }
 
 /// The whole page, as `reporter metrics` prints it and `serve` answers `/metrics`.
-pub fn render(config: &Config, conn: &Connection, permits_held: Option<usize>) -> Result<String> {
+pub fn render(config: &Config, conn: &Connection, redis: Option<&RedisState>) -> Result<String> {
     let mut page = Exposition::default();
     page.gauge(
         "reporter_metrics_timestamp_seconds",
         "When these metrics were computed, Unix time: the moment the other gauges describe.",
     )
     .sample("reporter_metrics_timestamp_seconds", &[], seconds(now_ms()));
-    permits(&mut page, config, permits_held);
+    permits(&mut page, config, redis.map(|r| r.permits_held));
+    database(&mut page, config, redis.map(|r| r.write_faults.as_slice()));
     jobs(&mut page, conn)?;
     run_orders(&mut page, conn)?;
     last_run(&mut page, conn)?;
     oldest_unfinished_run(&mut page, conn)?;
     worker_heartbeats(&mut page, conn)?;
     Ok(page.into_text())
+}
+
+/// The database's disk: its free bytes, and how many live workers see
+/// their writes fail (a full disk), which Redis tells.
+fn database(page: &mut Exposition, config: &Config, write_faults: Option<&[WriteFault]>) {
+    let path = config.database.display().to_string();
+    if let Some(free) = health::free_bytes(&config.database) {
+        let name = "reporter_database_free_bytes";
+        page.gauge(
+            name,
+            "Bytes free for the database on its file system (the WAL grows into them).",
+        )
+        .sample(name, &[("path", &path)], free as f64);
+    }
+    if let Some(faults) = write_faults {
+        let name = "reporter_database_writes_failing";
+        page.gauge(
+            name,
+            "Live workers whose database writes fail now (a full disk, an I/O error); each keeps its outcomes and retries.",
+        )
+        .sample(name, &[("path", &path)], faults.len() as f64);
+    }
 }
 
 fn permits(page: &mut Exposition, config: &Config, held: Option<usize>) {

@@ -5,8 +5,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::context::Context;
-use crate::coord::Holder;
-use crate::db::workers;
+use crate::coord::{Holder, WriteFault};
+use crate::db::{health, workers};
 use crate::output::{print_json, print_table, println_out};
 use crate::queue::{self, QueueCounts};
 use crate::time::{ms_to_rfc3339, now_ms};
@@ -20,6 +20,17 @@ struct Status {
     permits: Permits,
     queue: QueueCounts,
     workers: Vec<LiveWorker>,
+    database: Database,
+}
+
+/// The database's file and whether writes to it land.
+#[derive(Debug, Serialize)]
+struct Database {
+    path: String,
+    /// Bytes free on its file system, if it could be read.
+    free_bytes: Option<u64>,
+    /// Live workers whose writes fail now (a full disk), with SQLite's words.
+    writes_failing: Vec<WriteFault>,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,10 +70,17 @@ impl StatusArgs {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (holders, held_back) = runtime.block_on(async {
+        let (holders, held_back, writes_failing) = runtime.block_on(async {
             let coord = ctx.coordinator().await?;
-            anyhow::Ok((coord.holders().await?, coord.held_back().await?))
+            let (holders, held_back, faults) =
+                tokio::join!(coord.holders(), coord.held_back(), coord.write_faults());
+            anyhow::Ok((holders?, held_back?, faults?))
         })?;
+        let database = Database {
+            path: ctx.config.database.display().to_string(),
+            free_bytes: health::free_bytes(&ctx.config.database),
+            writes_failing,
+        };
         let status = Status {
             permits: Permits {
                 limit: ctx.config.max_active_browsers,
@@ -72,6 +90,7 @@ impl StatusArgs {
             },
             queue,
             workers,
+            database,
         };
         if ctx.json {
             return print_json(&status);
@@ -94,6 +113,7 @@ impl StatusArgs {
             "jobs: {} queued, {} running, {} retrying, {} failed, {} done",
             q.queued, q.running, q.retrying, q.failed, q.done
         ))?;
+        print_database(&status.database)?;
         println_out(&format!("live workers: {}", status.workers.len()))?;
         if !status.workers.is_empty() {
             let rows = status
@@ -113,6 +133,43 @@ impl StatusArgs {
         }
         Ok(())
     }
+}
+
+/// One line on the database, or one per worker whose writes fail.
+fn print_database(database: &Database) -> Result<()> {
+    let free = database.free_bytes.map_or_else(
+        || "free space unknown".to_string(),
+        |b| format!("{} free", bytes(b)),
+    );
+    if database.writes_failing.is_empty() {
+        return println_out(&format!("database: {} ({free})", database.path));
+    }
+    for fault in &database.writes_failing {
+        println_out(&format!(
+            "database writes failing: {} on `{}` ({free}), seen by worker {} {:.0} s ago: {}; free space on that disk (the workers keep their outcomes and retry)",
+            fault.fault,
+            fault.path,
+            fault.worker,
+            (now_ms() - fault.seen_ms).max(0) as f64 / 1000.0,
+            fault.error
+        ))?;
+    }
+    Ok(())
+}
+
+/// A byte count for people: 512 B, 3.2 MiB, 41.0 GiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The permit holders as a table, for `status` and `reset-semaphore`.

@@ -4,6 +4,7 @@
 
 mod permits;
 mod range_lock;
+mod write_faults;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::config::Config;
 
 pub use permits::{DamagedKey, Holder, Permit};
 pub use range_lock::{LockRefused, RangeLock};
+pub use write_faults::WriteFault;
 
 /// A Redis connection with the deployment's key prefix and limits.
 #[derive(Clone)]

@@ -158,7 +158,7 @@ mod tests {
         // The columns these tables had before the rebuild (later migrations add more).
         let columns_of = |table: &str| -> String {
             let stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
-            stmt.column_names().join(", ")
+            stmt.column_names().collect::<Vec<_>>().join(", ")
         };
         let columns_before = [
             ("run_orders", columns_of("run_orders")),

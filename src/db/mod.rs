@@ -2,6 +2,7 @@
 //! queries grouped by table.
 
 pub mod busy;
+pub mod health;
 pub mod migrations;
 pub mod orders;
 pub mod reservations;
@@ -100,17 +101,38 @@ fn wal_mode(conn: &Connection) -> Result<String> {
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken at
 /// the start, so racing processes queue on the busy timeout instead of failing
-/// on a lock upgrade. Rolls back on error.
+/// on a lock upgrade. On any error, from `f` or from `COMMIT` (a full disk
+/// fails there), the transaction is rolled back before this returns; SQLite
+/// may have rolled it back already, or may not have, and a connection left
+/// inside a failed transaction must never carry on with it. A rollback that
+/// itself fails is part of the error.
 pub fn immediate<T>(
     conn: &mut Connection,
     f: impl FnOnce(&rusqlite::Transaction) -> Result<T>,
 ) -> Result<T> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .context("cannot start a database transaction")?;
-    let value = f(&tx)?;
-    tx.commit().context("cannot commit to the database")?;
-    Ok(value)
+    let result = (|| {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("cannot start a database transaction")?;
+        let value = f(&tx)?;
+        tx.commit().context("cannot commit to the database")?;
+        Ok(value)
+    })();
+    if result.is_err()
+        && let Err(rollback) = roll_back_if_open(conn)
+    {
+        return result.context(format!("and the rollback failed too: {rollback}"));
+    }
+    result
+}
+
+/// Rolls back a transaction that a failed statement or `COMMIT` left open,
+/// so that the connection's next transaction starts clean.
+pub fn roll_back_if_open(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("ROLLBACK")
 }
 
 /// SQLite's default `wal_autocheckpoint`, in pages.
@@ -118,6 +140,9 @@ pub const WAL_AUTOCHECKPOINT: i64 = 1000;
 
 /// How often a checkpointer copies the WAL back into the database file.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// How often a failure that goes on is logged again.
+const REPEAT_FAILURE: Duration = Duration::from_secs(30);
 
 /// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can into the database
 /// without waiting for anyone. `true` when the whole WAL is now copied, so the
@@ -153,13 +178,28 @@ impl Checkpointer {
             .name("checkpointer".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
+                // A failing checkpoint (a full disk) is said once, then
+                // every `REPEAT_FAILURE` while it goes on, and its end too.
+                let mut failing: Option<std::time::Instant> = None;
+                let mut said = std::time::Instant::now();
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                     // The first pass cannot tell whether the writer added
                     // frames while it ran; the second, under the writer's
                     // lock, copies them, and costs nothing if there are none.
                     let done = checkpoint(&conn).and_then(|_| finish());
-                    if let Err(err) = done {
-                        tracing::warn!(error = %format!("{err:#}"), "cannot checkpoint the database's WAL; trying again");
+                    match (done, failing) {
+                        (Ok(_), Some(since)) => {
+                            tracing::info!("checkpoints of the database's WAL work again after {:.0} s", since.elapsed().as_secs_f64());
+                            failing = None;
+                        }
+                        (Ok(_), None) => {}
+                        (Err(err), since) => {
+                            if since.is_none() || said.elapsed() >= REPEAT_FAILURE {
+                                tracing::warn!(error = %format!("{err:#}"), "cannot checkpoint the database's WAL; trying again every {} ms", CHECKPOINT_EVERY.as_millis());
+                                said = std::time::Instant::now();
+                            }
+                            failing.get_or_insert_with(std::time::Instant::now);
+                        }
                     }
                 }
             })
@@ -184,6 +224,36 @@ impl Drop for Checkpointer {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn a_commit_that_fails_leaves_no_transaction_open_and_nothing_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+             CREATE TABLE child (parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+        // A deferred foreign key fails at COMMIT, which leaves SQLite's
+        // transaction open: the same place a full disk fails.
+        let failed = immediate(&mut conn, |tx| {
+            tx.execute("INSERT INTO child VALUES (7)", [])?;
+            Ok(())
+        });
+        let err = failed.unwrap_err();
+        assert!(format!("{err:#}").contains("cannot commit"), "{err:#}");
+        assert!(conn.is_autocommit(), "no transaction is left open");
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM child", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        immediate(&mut conn, |tx| {
+            tx.execute("INSERT INTO parent VALUES (7)", [])?;
+            tx.execute("INSERT INTO child VALUES (7)", [])?;
+            Ok(())
+        })
+        .unwrap();
+    }
 
     /// The WAL header's checkpoint sequence number and salts: they change
     /// each time the WAL starts over from its beginning.
@@ -232,7 +302,7 @@ mod tests {
                 tx.execute(
                     "INSERT OR REPLACE INTO t (id, v) SELECT (?1 + value * 10) % 50, zeroblob(3000)
                      FROM json_each('[0, 1, 2, 3]')",
-                    [commits],
+                    [commits as i64],
                 )?;
                 Ok(())
             })

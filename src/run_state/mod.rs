@@ -13,7 +13,7 @@ mod rollup;
 
 pub use claim::{ClaimedJob, Next, Range, claim};
 pub use plan::complete_download;
-pub use report::{Outcomes, complete_report, record_orders};
+pub use report::{Outcomes, RangeIncomplete, complete_report, record_orders};
 
 use anyhow::Result;
 use rusqlite::Connection;

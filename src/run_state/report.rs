@@ -25,6 +25,11 @@ impl Outcomes {
         self.reported.is_empty() && self.failed.is_empty()
     }
 
+    /// How many outcomes the batch holds.
+    pub fn len(&self) -> usize {
+        self.reported.len() + self.failed.len()
+    }
+
     pub fn clear(&mut self) {
         self.reported.clear();
         self.failed.clear();
@@ -48,9 +53,23 @@ pub fn record_orders(
     })
 }
 
+/// A range that would be completed while some of its orders are still
+/// pending: an earlier write of their outcomes never landed. Nothing of the
+/// completion is written; the job must be tried again, and its next attempt
+/// asks the portal about each of those orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{pending} orders of the range are still pending in the database although the range reached its end"
+)]
+pub struct RangeIncomplete {
+    pub pending: i64,
+}
+
 /// Records the range's last outcomes (as for `record_orders`), the report
 /// job as done, and claims the `next` job if asked, in one transaction fenced
-/// on the claim. If the fence no longer holds, nothing changes.
+/// on the claim. If the fence no longer holds, nothing changes. A range with
+/// an order still pending after these outcomes is never completed: the error
+/// is `RangeIncomplete` and nothing is written.
 pub fn complete_report(
     conn: &mut Connection,
     fence: Fence,
@@ -66,9 +85,25 @@ pub fn complete_report(
             return Ok(Err(lost));
         }
         mark_orders(tx, run_user_id, outcomes, now)?;
+        let pending = still_pending(tx, fence)?;
+        if pending > 0 {
+            return Err(RangeIncomplete { pending }.into());
+        }
         settle(tx, run_user_id, now)?;
         Ok(Ok(claim_after(tx, next)?))
     })
+}
+
+/// The orders of the fenced job's range that are still pending.
+fn still_pending(tx: &Transaction, fence: Fence) -> Result<i64> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM jobs j JOIN ranges r ON r.id = j.range_id
+             JOIN run_orders o ON o.run_user_id = r.run_user_id
+                              AND o.seq BETWEEN r.range_start AND r.range_end
+             WHERE j.id = :job AND o.status = 'pending'",
+        )?
+        .query_row(named_params! {":job": fence.job_id}, |r| r.get(0))?)
 }
 
 /// Marks the failed orders of the batch, then every other pending order
@@ -163,6 +198,42 @@ mod tests {
             count(&conn, "SELECT COUNT(*) FROM runs WHERE status = 'done'"),
             1
         );
+    }
+
+    #[test]
+    fn a_range_whose_earlier_outcomes_never_landed_is_not_completed() {
+        let (_dir, mut conn, range) = downloaded(5);
+        // Orders 1 and 2 were reported, but the write that recorded them
+        // failed: only 3 to 5 reach the completion.
+        let last = Outcomes {
+            reported: vec![3, 4, 5],
+            failed: vec![],
+        };
+        let err = complete_report(&mut conn, range.fence, 1, &last, Some(&next())).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<RangeIncomplete>(),
+            Some(&RangeIncomplete { pending: 2 })
+        );
+        let count = |conn: &Connection, sql: &str| -> i64 {
+            conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        };
+        let reported = "SELECT COUNT(*) FROM run_orders WHERE status = 'reported'";
+        let running = "SELECT COUNT(*) FROM jobs WHERE kind = 'report' AND status = 'running'";
+        let done = "SELECT COUNT(*) FROM runs WHERE status = 'done'";
+        assert_eq!(count(&conn, reported), 0);
+        assert_eq!(count(&conn, running), 1);
+        assert_eq!(count(&conn, done), 0);
+
+        // With every outcome, the range completes.
+        let all = Outcomes {
+            reported: vec![1, 2, 3, 4, 5],
+            failed: vec![],
+        };
+        assert!(matches!(
+            complete_report(&mut conn, range.fence, 1, &all, Some(&next())).unwrap(),
+            Ok(Next::Idle)
+        ));
+        assert_eq!(count(&conn, done), 1);
     }
 
     #[test]

@@ -10,11 +10,33 @@ use tokio::sync::{mpsc, watch};
 
 use super::Worker;
 use super::lease::{LeaseState, Stop};
+use crate::backoff::Backoff;
 use crate::coord::{LockRefused, Permit, RangeLock};
 use crate::orders::OrderToReport;
 use crate::portal::{JobScope, Portal, PortalSession, PortalUser, StepError};
 use crate::queue::{self, ClaimNext, Failed, Failure, FenceLost, JobKind};
-use crate::run_state::{self, ClaimedJob, Next, Outcomes};
+use crate::run_state::{self, ClaimedJob, Next, Outcomes, RangeIncomplete};
+
+/// How many outcomes the report loop may run ahead of the recorder: past
+/// that it waits, so a database that takes no writes stops the submits too.
+const RECORD_AHEAD: usize = 32;
+
+/// How a failed write of outcomes is retried: from 100 ms, doubling to 5 s.
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// How long a stopping worker keeps trying to record outcomes the database
+/// does not take, within its drain time.
+const GIVE_UP_AFTER_SHUTDOWN: Duration = Duration::from_secs(10);
+
+/// Adds one message of the report loop to the batch to write.
+fn absorb(batch: &mut Outcomes, done: &mut bool, message: Recorded) {
+    match message {
+        Recorded::Order(seq) => batch.reported.push(seq),
+        Recorded::OrderFailed(seq, why) => batch.failed.push((seq, why)),
+        Recorded::RangeDone => *done = true,
+    }
+}
 
 /// What the report loop tells the recorder.
 enum Recorded {
@@ -345,7 +367,7 @@ impl<P: Portal> Worker<P> {
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
     ) -> Result<Next, Stop> {
-        let (submitted, to_record) = mpsc::unbounded_channel();
+        let (submitted, to_record) = mpsc::channel(RECORD_AHEAD);
         let recorder = tokio::spawn(self.clone().record_orders(
             job.clone(),
             to_record,
@@ -357,7 +379,7 @@ impl<P: Portal> Worker<P> {
             .report_orders(pending, session, &lease, stop, &submitted)
             .await;
         if reported.is_ok() {
-            let _ = submitted.send(Recorded::RangeDone);
+            let _ = submitted.send(Recorded::RangeDone).await;
         }
         drop(submitted);
         let recorded = recorder
@@ -380,7 +402,7 @@ impl<P: Portal> Worker<P> {
         session: &mut P::Session,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-        submitted: &mpsc::UnboundedSender<Recorded>,
+        submitted: &mpsc::Sender<Recorded>,
     ) -> Result<usize, Stop> {
         let retry = &self.config.retry;
         let mut handed = 0;
@@ -428,7 +450,9 @@ impl<P: Portal> Worker<P> {
                 }
                 Recorded::RangeDone => {}
             }
-            if submitted.send(outcome).is_err() {
+            // Waits while the recorder is far behind; an outcome is never
+            // dropped while the recorder runs.
+            if submitted.send(outcome).await.is_err() {
                 return Err(lease
                     .lost()
                     .unwrap_or_else(|| Stop::failed("the order recorder stopped")));
@@ -500,56 +524,128 @@ impl<P: Portal> Worker<P> {
     /// while the previous commit ran (group commit): one order per commit when
     /// orders take time, many when they do not; the range's completion rides
     /// with its last orders, and so does the claim of the slot's next job.
-    /// Fenced on the claim: a lost lease stops the job.
+    /// Fenced on the claim: a lost fence stops the job.
+    ///
+    /// A write that fails (a full disk, an I/O error) keeps its outcomes and
+    /// is tried again, with what arrived meanwhile, until it lands: the portal
+    /// has those reports, so they are never dropped. The report loop waits
+    /// while the recorder is `RECORD_AHEAD` outcomes behind. Only a lost
+    /// fence (the next attempt asks the portal about each order), a malformed
+    /// database, or a shutdown that outlasts `GIVE_UP_AFTER_SHUTDOWN` stops
+    /// the retries, and then the job stops without completing.
     async fn record_orders(
         self: Arc<Self>,
         job: ClaimedJob,
-        mut submitted: mpsc::UnboundedReceiver<Recorded>,
+        mut submitted: mpsc::Receiver<Recorded>,
         permit_lease: Arc<LeaseState>,
         lease: Arc<LeaseState>,
         stop: watch::Receiver<bool>,
     ) -> Result<Next, Stop> {
         let (fence, run_user_id) = (job.fence, job.run_user_id);
         let mut batch = Outcomes::default();
-        while let Some(first) = submitted.recv().await {
-            batch.clear();
-            let mut done = false;
-            let waiting = std::iter::from_fn(|| submitted.try_recv().ok());
-            for message in std::iter::once(first).chain(waiting) {
-                match message {
-                    Recorded::Order(seq) => batch.reported.push(seq),
-                    Recorded::OrderFailed(seq, why) => batch.failed.push((seq, why)),
-                    Recorded::RangeDone => done = true,
+        let mut done = false;
+        let mut retry = Backoff::new(RECORD_RETRY_FIRST, RECORD_RETRY_MAX);
+        let mut failing_since: Option<Instant> = None;
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            if batch.is_empty() && !done {
+                match submitted.recv().await {
+                    Some(message) => absorb(&mut batch, &mut done, message),
+                    None => return Ok(Next::Untried),
                 }
             }
-            let why = if done {
+            while let Ok(message) = submitted.try_recv() {
+                absorb(&mut batch, &mut done, message);
+            }
+            let written = if done {
                 let next = self.claim_next(&job, &permit_lease, &stop);
-                let batch = std::mem::take(&mut batch);
-                let completed = self
-                    .db(move |c| {
-                        run_state::complete_report(c, fence, run_user_id, &batch, next.as_ref())
-                    })
-                    .await;
-                match completed {
-                    Ok(Ok(next)) => return Ok(next),
-                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
-                    Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
-                }
+                let outcomes = batch.clone();
+                self.db(move |c| {
+                    run_state::complete_report(c, fence, run_user_id, &outcomes, next.as_ref())
+                })
+                .await
+                .map(|fenced| fenced.map(Some))
             } else {
-                let batch = std::mem::take(&mut batch);
-                let recorded = self
-                    .db(move |c| run_state::record_orders(c, fence, run_user_id, &batch))
-                    .await;
-                match recorded {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(lost)) => Stop::LeaseLost(lost.to_string()),
-                    Err(err) => Stop::failed(format!("cannot record orders as reported: {err:#}")),
-                }
+                let outcomes = batch.clone();
+                self.db(move |c| run_state::record_orders(c, fence, run_user_id, &outcomes))
+                    .await
+                    .map(|fenced| fenced.map(|()| None))
             };
-            lease.lose(why.clone());
-            return Err(why);
+            if written.as_ref().is_ok_and(|fenced| fenced.is_ok())
+                && let Some(since) = failing_since.take()
+            {
+                tracing::info!(
+                    orders = batch.len(),
+                    "orders recorded after {:.1} s of failed writes",
+                    since.elapsed().as_secs_f64()
+                );
+            }
+            let err = match written {
+                Ok(Ok(Some(next))) => return Ok(next),
+                Ok(Ok(None)) => {
+                    retry.reset();
+                    batch.clear();
+                    continue;
+                }
+                Ok(Err(lost)) => {
+                    return Err(self.recorder_stopped(&lease, Stop::LeaseLost(lost.to_string())));
+                }
+                Err(err) => err,
+            };
+            if let Some(incomplete) = err.downcast_ref::<RangeIncomplete>() {
+                // Its last outcomes are kept all the same; the next attempt
+                // finds the orders whose outcomes were lost.
+                let why = format!(
+                    "{incomplete}; the range is tried again and asks the portal about each of them"
+                );
+                let outcomes = std::mem::take(&mut batch);
+                let kept = self
+                    .db(move |c| run_state::record_orders(c, fence, run_user_id, &outcomes))
+                    .await;
+                if let Err(err) = kept {
+                    tracing::warn!(error = %format!("{err:#}"), "cannot record the range's last orders; the next attempt asks the portal about them");
+                }
+                return Err(self.recorder_stopped(
+                    &lease,
+                    Stop::Failed {
+                        why,
+                        progressed: true,
+                    },
+                ));
+            }
+            if self.is_malformed() {
+                return Err(self.recorder_stopped(
+                    &lease,
+                    Stop::failed(format!("cannot record orders: {err:#}")),
+                ));
+            }
+            if *stop.borrow() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= GIVE_UP_AFTER_SHUTDOWN {
+                    tracing::error!(
+                        orders = ?batch.reported, failed = batch.failed.len(), error = %format!("{err:#}"),
+                        "stopping with outcomes the database did not take; the portal has these reports and the range's next attempt finds them there"
+                    );
+                    return Err(self.recorder_stopped(&lease, Stop::Shutdown));
+                }
+            }
+            let wait = retry.next_delay();
+            if failing_since.is_none() || retry.attempt().is_multiple_of(20) {
+                tracing::warn!(
+                    orders = batch.len(), error = %format!("{err:#}"),
+                    "cannot record orders as reported; keeping them and trying again in {:.1} s", wait.as_secs_f64()
+                );
+            }
+            failing_since.get_or_insert_with(Instant::now);
+            tokio::time::sleep(wait).await;
         }
-        Ok(Next::Untried)
+    }
+
+    /// Marks the job's lease lost with the recorder's reason, so that the
+    /// report loop stops too.
+    fn recorder_stopped(&self, lease: &LeaseState, why: Stop) -> Stop {
+        lease.lose(why.clone());
+        why
     }
 
     /// Renews the range lock and the job's database lease every third of a

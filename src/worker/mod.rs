@@ -7,8 +7,9 @@ mod lease;
 
 use lease::{LeaseState, Stop};
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -20,6 +21,8 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
 use crate::db;
+use crate::db::health::{self, Fault};
+use crate::error::Malformed;
 use crate::notify::Notifier;
 use crate::portal::{Portal, PortalSession};
 use crate::queue::{self, ClaimNext};
@@ -47,6 +50,14 @@ pub struct Worker<P: Portal> {
     pub held: AtomicUsize,
     pub running: AtomicUsize,
     pub jobs_done: AtomicUsize,
+    /// The database file, for what the worker says of it.
+    db_path: PathBuf,
+    /// Set once a database call found the file malformed: the worker stops
+    /// claiming and exits with this line.
+    malformed: OnceLock<String>,
+    /// The last database call that failed in the file system (a full disk),
+    /// until a heartbeat's write lands again; published for `status`.
+    write_fault: Mutex<Option<(Fault, String)>>,
 }
 
 /// Why a slot stopped serving jobs under its permit.
@@ -76,6 +87,7 @@ impl<P: Portal> Worker<P> {
         id: String,
     ) -> Result<Arc<Self>> {
         let (stop, _) = watch::channel(false);
+        let db_path = db.path().map(PathBuf::from).unwrap_or_default();
         Ok(Arc::new(Worker {
             id,
             config,
@@ -87,6 +99,9 @@ impl<P: Portal> Worker<P> {
             held: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             jobs_done: AtomicUsize::new(0),
+            db_path,
+            malformed: OnceLock::new(),
+            write_fault: Mutex::new(None),
         }))
     }
 
@@ -102,12 +117,61 @@ impl<P: Portal> Worker<P> {
     /// Runs a database call on this worker's connection, on its database
     /// thread: a call held up by another process's write lock holds up the
     /// tasks that wait for its answer, not the runtime, so permit renewals
-    /// and browser steps go on.
+    /// and browser steps go on. A malformed file stops the worker; a write
+    /// that failed in the file system is remembered for `status`.
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.db.call(f).await
+        let result = self.db.call(f).await;
+        if let Err(err) = &result {
+            self.database_failed(err);
+        }
+        result
+    }
+
+    fn database_failed(&self, err: &anyhow::Error) {
+        match health::fault(err) {
+            Some(Fault::Malformed) => {
+                let mut first = false;
+                self.malformed.get_or_init(|| {
+                    first = true;
+                    health::malformed_line(&self.db_path, err)
+                });
+                // The worker exits with the line once its slots have stopped.
+                if first {
+                    self.shut_down();
+                }
+            }
+            Some(fault) => {
+                let error = err.root_cause().to_string();
+                *self.write_fault.lock().expect("write fault") = Some((fault, error));
+            }
+            None => {}
+        }
+    }
+
+    /// Tells `status` and the metrics, through Redis, whether this worker's
+    /// database writes are failing (the entry expires if the worker dies).
+    async fn publish_write_fault(&self) {
+        let fault = self.write_fault.lock().expect("write fault").clone();
+        let published = match &fault {
+            Some((fault, error)) => {
+                let path = self.db_path.display().to_string();
+                self.coord
+                    .report_write_fault(&self.id, &path, fault.name(), error)
+                    .await
+            }
+            None => self.coord.clear_write_fault(&self.id).await,
+        };
+        if let Err(err) = published {
+            tracing::debug!(error = %format!("{err:#}"), "cannot publish the database's write health");
+        }
+    }
+
+    /// Whether the database was found malformed: nothing more is claimed.
+    fn is_malformed(&self) -> bool {
+        self.malformed.get().is_some()
     }
 
     /// Runs the slots until shutdown (or, with `until_idle`, until no job is
@@ -147,7 +211,12 @@ impl<P: Portal> Worker<P> {
         }
         heartbeat.abort();
         self.stop_checkpointer(checkpointer).await;
+        if let Some(line) = self.malformed.get() {
+            return Err(Malformed(line.clone()).into());
+        }
         self.unregister().await;
+        self.write_fault.lock().expect("write fault").take();
+        self.publish_write_fault().await;
         failure.map_or(Ok(()), Err)
     }
 
@@ -227,6 +296,9 @@ impl<P: Portal> Worker<P> {
                 Next::Claimed(job) => job,
                 Next::Idle => break Served::Idle,
                 Next::Untried => {
+                    if self.is_malformed() {
+                        break Served::Stopped;
+                    }
                     match permit_lease.check(stop) {
                         Ok(()) => {}
                         Err(Stop::Shutdown) => break Served::Stopped,
@@ -243,6 +315,7 @@ impl<P: Portal> Worker<P> {
                     match claimed {
                         Ok(Some(job)) => job,
                         Ok(None) => break Served::Idle,
+                        Err(_) if self.is_malformed() => break Served::Stopped,
                         Err(err) => {
                             tracing::warn!(error = %format!("{err:#}"), "cannot claim a job; trying again");
                             break Served::Idle;
@@ -353,7 +426,7 @@ impl<P: Portal> Worker<P> {
                  ON CONFLICT (id) DO UPDATE SET host = :host, pid = :pid, concurrency = :n, started_at = :now,
                      last_seen = :now, stopped_at = NULL",
             )?
-            .execute(named_params! {":id": id, ":host": host, ":pid": std::process::id(), ":n": concurrency, ":now": now_ms()})?;
+            .execute(named_params! {":id": id, ":host": host, ":pid": std::process::id(), ":n": concurrency as i64, ":now": now_ms()})?;
             Ok(())
         })
         .await
@@ -394,8 +467,23 @@ impl<P: Portal> Worker<P> {
                     .execute(named_params! {":id": id, ":now": now_ms()})?;
                 Ok(())
             });
-            let healthy = match tokio::join!(seen, self.coord.ping()) {
+            let (seen, pinged) = tokio::join!(seen, self.coord.ping());
+            if seen.is_ok() {
+                // A write landed: the database takes writes again.
+                self.write_fault.lock().expect("write fault").take();
+            }
+            self.publish_write_fault().await;
+            // A write refused by a full disk still means the worker and its
+            // database answer: the watchdog is pinged (a restart would help
+            // nothing and lose the outcomes kept for retrying), and STATUS=
+            // says what fails.
+            let writes_failing = match &seen {
+                Err(err) => health::fault(err).filter(|f| *f != Fault::Malformed),
+                Ok(()) => None,
+            };
+            let healthy = match (seen, pinged) {
                 (Ok(()), Ok(())) => true,
+                (Err(_), Ok(())) if writes_failing.is_some() => true,
                 (Err(err), _) | (_, Err(err)) => {
                     tracing::warn!(error = %format!("{err:#}"), "worker heartbeat failed");
                     false
@@ -403,13 +491,21 @@ impl<P: Portal> Worker<P> {
             };
             if healthy {
                 self.notify.watchdog();
-                self.notify.status(&format!(
+                let mut status = format!(
                     "{} of {} browser permits held, {} jobs running, {} done",
                     self.held.load(Ordering::Relaxed),
                     self.coord.limit(),
                     self.running.load(Ordering::Relaxed),
                     self.jobs_done.load(Ordering::Relaxed)
-                ));
+                );
+                if let Some(fault) = writes_failing {
+                    status = format!(
+                        "database writes failing ({}: {}); {status}",
+                        fault.name(),
+                        self.db_path.display()
+                    );
+                }
+                self.notify.status(&status);
             }
         }
     }

@@ -86,7 +86,7 @@ fn alert_names(text: &str, key: &str) -> BTreeSet<String> {
 #[test]
 fn the_alert_rules_pass_promtool_and_each_alert_has_unit_tests() {
     let checked = promtool(&["check", "rules", RULES]);
-    assert!(checked.contains("SUCCESS: 6 rules found"), "{checked}");
+    assert!(checked.contains("SUCCESS: 8 rules found"), "{checked}");
     let tested = promtool(&["test", "rules", RULE_TESTS]);
     assert!(tested.contains("SUCCESS"), "{tested}");
 
@@ -100,6 +100,8 @@ fn the_alert_rules_pass_promtool_and_each_alert_has_unit_tests() {
         "ReporterRunUnfinishedAtNextHour",
         "ReporterRedisDown",
         "ReporterPermitsHeldWithoutLiveWorker",
+        "ReporterDatabaseWritesFailing",
+        "ReporterDatabaseDiskAlmostFull",
     ] {
         assert!(alerts.contains(wanted), "{wanted} in {alerts:?}");
     }

@@ -60,27 +60,28 @@ fn a_healthy_host_passes_every_check() {
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(
         checks_named(&run),
-        ["config", "database", "redis", "permits"]
+        ["config", "sqlite", "database", "redis", "permits"]
     );
     let lines = lines(&run);
     assert!(lines.iter().all(|(verdict, _, _)| verdict == "ok"));
     let config = cluster.sandbox.path("reporter.toml");
     assert_eq!(lines[0].2, format!("{} loads", config.display()));
-    let database = &lines[1].2;
+    assert!(lines[1].2.starts_with("SQLite 3."), "{}", lines[1].2);
+    let database = &lines[2].2;
     assert!(
         database.starts_with(&format!("{} (schema ", cluster.sandbox.db.display()))
             && database.ends_with(", wal, quick_check ok)"),
         "{database}"
     );
     assert_eq!(
-        lines[2].2,
+        lines[3].2,
         format!("{} answers, key prefix `test`", cluster.redis.url())
     );
-    assert_eq!(lines[3].2, "0 of 6 browser permits held");
+    assert_eq!(lines[4].2, "0 of 6 browser permits held");
 
     let json = cluster.sandbox.run(&["doctor", "--json"]).ok().json();
     let checks = json.as_array().unwrap();
-    assert_eq!(checks.len(), 4);
+    assert_eq!(checks.len(), 5);
     for check in checks {
         assert_eq!(check["ok"], true, "{check}");
         assert!(check["check"].is_string() && check["detail"].is_string());
@@ -151,7 +152,10 @@ fn redis_down_fails_the_redis_check_with_what_to_do() {
         ),
         "{detail}"
     );
-    assert_eq!(checks_named(&run), ["config", "database", "redis"]);
+    assert_eq!(
+        checks_named(&run),
+        ["config", "sqlite", "database", "redis"]
+    );
 }
 
 #[test]
@@ -295,6 +299,7 @@ fn a_healthy_web_host_passes_the_browser_credentials_and_portal_checks() {
         checks_named(&run),
         [
             "config",
+            "sqlite",
             "database",
             "redis",
             "permits",
@@ -306,18 +311,18 @@ fn a_healthy_web_host_passes_the_browser_credentials_and_portal_checks() {
     );
     let lines = lines(&run);
     assert!(
-        lines[5].2.contains(", matches chromedriver "),
+        lines[6].2.contains(", matches chromedriver "),
         "{}",
-        lines[5].2
+        lines[6].2
     );
     assert_eq!(
-        lines[6].2,
+        lines[7].2,
         format!(
             "1 user, each with a private password file in {}",
             host.credentials.display()
         )
     );
-    assert_eq!(lines[7].2, format!("{} answers HTTP 200", host.portal_url));
+    assert_eq!(lines[8].2, format!("{} answers HTTP 200", host.portal_url));
 }
 
 #[test]

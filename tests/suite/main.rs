@@ -7,6 +7,8 @@ mod browser;
 mod cli_errors;
 mod config_loading;
 mod contrib;
+mod disk;
+mod disk_full;
 mod doctor;
 mod faults;
 mod install;
