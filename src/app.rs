@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
 use crate::commands;
@@ -84,15 +84,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // config as a failed check, or (portal import) reading a config it may
     // rewrite: these load the config themselves, if at all.
     match &cli.command {
-        Command::Doctor(args) => return args.run(&cli.global),
+        Command::Doctor(args) => return args.run(&cli.global.overrides(), cli.global.json),
         Command::Portal(commands::portal::PortalCommand::Import(args)) => {
-            return args.run(&cli.global);
+            return args.run(&cli.global.overrides(), cli.global.quiet);
         }
-        Command::Completions(args) => return args.run().map(|()| ExitCode::SUCCESS),
-        Command::Manpage(args) => return args.run().map(|()| ExitCode::SUCCESS),
+        Command::Completions(args) => {
+            return args.run(Cli::command()).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Manpage(args) => return args.run(Cli::command()).map(|()| ExitCode::SUCCESS),
         _ => {}
     }
-    let config = Config::load(&cli.global)?;
+    let config = Config::load(&cli.global.overrides())?;
     let ctx = Context::new(
         config,
         cli.global.json,

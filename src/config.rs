@@ -11,7 +11,6 @@ use anyhow::Result;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::cli::GlobalArgs;
 use crate::error::refuse;
 
 pub mod flow;
@@ -21,6 +20,18 @@ pub use web::{BrowserConfig, ExportFormat, PortalPaths, PortalSelectors, WebPort
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/reporter/reporter.toml";
 const DEFAULT_DATABASE: &str = "/var/lib/reporter/reporter.db";
+
+/// What the command line sets above the environment and the file: the
+/// global flags, filled in by the CLI.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`
+    pub config: Option<PathBuf>,
+    /// `--db FILE`
+    pub db: Option<PathBuf>,
+    /// `--redis URL`
+    pub redis: Option<String>,
+}
 
 /// The validated settings every command sees.
 #[derive(Debug, Clone)]
@@ -195,7 +206,7 @@ enum Origin<'a> {
 impl Config {
     /// Loads defaults, the config file, the environment and the flags, in that
     /// order, checking each value as it is applied.
-    pub fn load(flags: &GlobalArgs) -> Result<Config> {
+    pub fn load(flags: &Overrides) -> Result<Config> {
         let mut config = Config::default();
         let (path, given) = match (&flags.config, env_var("REPORTER_CONFIG")) {
             (Some(path), _) => (Some(path.clone()), "--config"),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use serde::Serialize;
 
-use crate::commands::metrics;
+use crate::metrics;
 
 use super::Api;
 use super::reply::{self, ApiError, Reply};

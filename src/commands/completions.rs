@@ -4,10 +4,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
-
-use crate::cli::Cli;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -22,9 +20,9 @@ pub struct CompletionsArgs {
 
 impl CompletionsArgs {
     /// Needs no config, database or Redis.
-    pub fn run(&self) -> Result<()> {
+    pub fn run(&self, mut command: clap::Command) -> Result<()> {
         let mut script = Vec::new();
-        clap_complete::generate(self.shell, &mut Cli::command(), "reporter", &mut script);
+        clap_complete::generate(self.shell, &mut command, "reporter", &mut script);
         let mut out = std::io::stdout().lock();
         out.write_all(&script)?;
         out.flush()?;

@@ -12,8 +12,7 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::GlobalArgs;
-use crate::config::{Config, PortalConfig};
+use crate::config::{Config, Overrides, PortalConfig};
 use crate::output::{print_json, println_out};
 
 #[derive(Debug, Args)]
@@ -75,9 +74,9 @@ impl Check {
 }
 
 impl DoctorArgs {
-    pub fn run(&self, flags: &GlobalArgs) -> Result<ExitCode> {
+    pub fn run(&self, flags: &Overrides, json: bool) -> Result<ExitCode> {
         let checks = checks(flags);
-        if flags.json {
+        if json {
             print_json(&checks)?;
         } else {
             for check in &checks {
@@ -94,7 +93,7 @@ impl DoctorArgs {
 
 /// Every check, in the order a host is set up; those that need the config
 /// or the database are left out when it cannot be read.
-fn checks(flags: &GlobalArgs) -> Vec<Check> {
+fn checks(flags: &Overrides) -> Vec<Check> {
     let config = match Config::load(flags) {
         Ok(config) => config,
         Err(err) => return vec![Check::fail("config", format!("{err:#}"))],

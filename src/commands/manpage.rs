@@ -5,9 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use clap::{Args, CommandFactory};
+use clap::Args;
 
-use crate::cli::Cli;
 use crate::error::refuse;
 
 #[derive(Debug, Args)]
@@ -21,10 +20,10 @@ pub struct ManpageArgs {
 
 impl ManpageArgs {
     /// Needs no config, database or Redis.
-    pub fn run(&self) -> Result<()> {
+    pub fn run(&self, command: clap::Command) -> Result<()> {
         let Some(dir) = &self.dir else {
             let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            clap_mangen::Man::new(command.clone()).render(&mut page)?;
             let mut out = std::io::stdout().lock();
             out.write_all(&page)?;
             out.flush()?;
@@ -36,7 +35,7 @@ impl ManpageArgs {
                 dir.display()
             )));
         }
-        clap_mangen::generate_to(Cli::command(), dir)
+        clap_mangen::generate_to(command, dir)
             .with_context(|| format!("cannot write man pages into `{}`", dir.display()))
     }
 }

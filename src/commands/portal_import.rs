@@ -10,10 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 
-use crate::cli::GlobalArgs;
-use crate::config::flow::{FlowName, Locator};
-use crate::config::{Config, PortalConfig};
+use crate::config::{Config, Overrides, PortalConfig};
 use crate::error::refuse;
+use crate::flow::{FlowName, Locator};
 use crate::portal::import::{self, ExportForm, Import, Options, Project};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -67,7 +66,7 @@ pub struct ImportArgs {
 }
 
 impl ImportArgs {
-    pub fn run(&self, global: &GlobalArgs) -> Result<ExitCode> {
+    pub fn run(&self, global: &Overrides, quiet: bool) -> Result<ExitCode> {
         let project = Project::read(&self.file)?;
         let reported_if = self
             .reported_if
@@ -107,7 +106,7 @@ impl ImportArgs {
             bases: web.map(|w| w.base_url.clone()).into_iter().collect(),
         };
         let imported = import::import(&project, &options)?;
-        if !global.quiet {
+        if !quiet {
             for note in &imported.notes {
                 eprintln!("note: {note}");
             }

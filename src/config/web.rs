@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
-use super::flow::{self, FileStep, Flow, FlowName, Locator, Step};
+use super::flow::{self, FileStep};
 use super::{Origin, bad, check, seconds};
+use crate::flow::{Flow, FlowName, Locator, Step};
 
 /// The web portal's settings.
 #[derive(Debug, Clone, PartialEq)]

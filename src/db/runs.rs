@@ -234,3 +234,21 @@ fn eta_seconds(p: &UserProgress, now: i64) -> Option<i64> {
     let per_order = (now - started) as f64 / finished as f64;
     Some(((pending - finished) as f64 * per_order / 1000.0).ceil() as i64)
 }
+
+/// The duration and end (Unix ms) of the run that finished last.
+pub fn last_finished(conn: &Connection) -> Result<Option<(i64, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT finished_at - created_at, finished_at FROM runs
+             WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// The hour (Unix ms) of the oldest run not finished yet, if any.
+pub fn oldest_unfinished_scheduled_at(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(scheduled_at) FROM runs WHERE finished_at IS NULL")?
+        .query_row([], |r| r.get(0))?)
+}

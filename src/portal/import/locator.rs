@@ -2,7 +2,7 @@
 //! id, then a name, then CSS without positions, link text, XPath by
 //! attributes, last anything positional), the others kept as comments.
 
-use crate::config::flow::{Locator, LocatorKind};
+use crate::flow::{Locator, LocatorKind};
 
 /// Lower is more stable.
 pub fn rank(locator: &Locator) -> u8 {

@@ -3,7 +3,7 @@
 use super::locator;
 use super::side::Recorded;
 use super::values::Values;
-use crate::config::flow::{Choice, Locator, Step, Template};
+use crate::flow::{Choice, Locator, Step, Template};
 
 /// A step with the comments written above it.
 #[derive(Debug, Clone, PartialEq)]

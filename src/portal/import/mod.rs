@@ -20,7 +20,7 @@ use mapping::{Commented, Mapped};
 use side::Recorded;
 use values::Values;
 
-use crate::config::flow::{Flow, FlowName, Locator, Step};
+use crate::flow::{Flow, FlowName, Locator, Step};
 
 /// What the operator tells the importer.
 #[derive(Debug, Default, Clone)]

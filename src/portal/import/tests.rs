@@ -1,8 +1,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::config::flow::{Choice, LocatorKind, Template};
 use crate::config::{Config, PortalConfig};
+use crate::flow::{Choice, LocatorKind, Template};
 
 const SAMPLE: &str = include_str!("../../../tests/fixtures/sample_portal.side");
 const CLAIMS: &str = include_str!("../../../tests/fixtures/claims_portal.side");

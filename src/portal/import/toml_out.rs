@@ -3,7 +3,7 @@
 
 use super::config_file::ExportForm;
 use super::{ImportedFlow, ImportedStep};
-use crate::config::flow::{Choice, Locator, Step, Template};
+use crate::flow::{Choice, Locator, Step, Template};
 
 /// A TOML string.
 fn quoted(text: &str) -> String {

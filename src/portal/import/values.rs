@@ -2,7 +2,7 @@
 //! (never written anywhere), the order id, the report's reason and comment;
 //! and URLs under the recording's base made paths.
 
-use crate::config::flow::percent_encode;
+use crate::flow::percent_encode;
 
 /// What the recording typed that stands for a placeholder.
 #[derive(Debug, Default, Clone)]

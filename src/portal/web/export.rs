@@ -10,7 +10,7 @@ use serde_json::json;
 use super::session::{WebSession, locator_json, login_form_json};
 use super::steps::Flowed;
 use crate::config::ExportFormat;
-use crate::config::flow::Step;
+use crate::flow::Step;
 use crate::orders::ExportedOrder;
 use crate::portal::StepError;
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::session::{WebSession, locator_json, login_form_json};
 use super::steps::Flowed;
-use crate::config::flow::{Locator, Step};
+use crate::flow::{Locator, Step};
 use crate::portal::StepError;
 use std::sync::atomic::Ordering;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::session::{WebSession, locator_json, login_form_json};
 use super::steps::Flowed;
-use crate::config::flow::{Flow, Step};
+use crate::flow::{Flow, Step};
 use crate::orders::OrderToReport;
 use crate::portal::{PortalSession, StepError};
 

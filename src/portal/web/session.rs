@@ -19,7 +19,7 @@ use super::steps::{Flowed, Runner, Vars};
 use super::trace::Trace;
 use super::{BrowserStats, Login, processes};
 use crate::config::WebPortal;
-use crate::config::flow::{Flow, Locator};
+use crate::flow::{Flow, Locator};
 use crate::orders::{OrderToReport, Pending};
 use crate::portal::{JobScope, PortalSession, PortalUser, StepError};
 

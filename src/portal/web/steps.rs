@@ -10,7 +10,7 @@ use super::browser::Browser;
 use super::credentials::Password;
 use super::trace::Trace;
 use crate::config::WebPortal;
-use crate::config::flow::{Choice, Flow, Locator, Step, Template, percent_encode};
+use crate::flow::{Choice, Flow, Locator, Step, Template, percent_encode};
 use crate::orders::OrderToReport;
 use crate::portal::{PortalUser, StepError};
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use super::browser::Browser;
 use super::evidence;
-use crate::config::flow::Flow;
+use crate::flow::Flow;
 
 pub struct Trace {
     dir: PathBuf,

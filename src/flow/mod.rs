@@ -1,0 +1,353 @@
+//! The flow language: the login, the export and the report, each an ordered
+//! list of steps (go to a page, fill, select, click, wait, download, submit,
+//! confirm), with the locators that find elements and the templates that fill
+//! values in. `config` reads them from TOML; `portal` runs them.
+
+mod locator;
+mod template;
+
+pub use locator::{Locator, LocatorKind};
+pub use template::{Piece, Template, percent_encode};
+
+/// Which flow a step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowName {
+    Login,
+    Export,
+    Report,
+}
+
+impl FlowName {
+    pub fn key(self) -> &'static str {
+        match self {
+            FlowName::Login => "portal.login",
+            FlowName::Export => "portal.export",
+            FlowName::Report => "portal.report",
+        }
+    }
+
+    /// The placeholders its steps may use (besides `{column:NAME}` in the report).
+    fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            FlowName::Login => &["user", "login", "password"],
+            FlowName::Export => &["user", "login"],
+            FlowName::Report => &["user", "login", "order", "reason", "comment"],
+        }
+    }
+}
+
+/// How a `select` step picks its option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Value(Template),
+    Text(Template),
+    Index(u32),
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Opens a path under `base_url` (or a full URL); each placeholder is
+    /// percent-encoded.
+    Goto(Template),
+    /// Sets a field's value (with the input and change events a person's
+    /// typing fires). `optional`: skipped when the field is absent.
+    Fill {
+        target: Locator,
+        value: Template,
+        optional: bool,
+    },
+    Select {
+        target: Locator,
+        choice: Choice,
+    },
+    /// Checks a checkbox or radio button (or unchecks a checkbox).
+    Check {
+        target: Locator,
+        checked: bool,
+    },
+    /// A real click (the browser refuses it when something covers the element).
+    Click(Locator),
+    /// Clicks the element if the page shows it: cookie banners, pop-ups.
+    ClickIfPresent(Locator),
+    /// Waits until the element is shown (and holds the text, if given).
+    WaitFor {
+        target: Locator,
+        text: Option<Template>,
+    },
+    /// Export flow, last step: the link or form button of the export, which
+    /// is fetched by the page itself (so it works where the browser's disk is
+    /// not the worker's).
+    Download(Locator),
+    /// Report flow: the element shown when the order already has a report.
+    ReportedIf(Locator),
+    /// Report flow: the button that sends the report.
+    Submit(Locator),
+    /// Report flow, after `submit`: the element that confirms the report, and
+    /// the one that shows a form error.
+    Confirm {
+        target: Locator,
+        error: Option<Locator>,
+    },
+}
+
+impl Step {
+    /// The action's name, as written in the config.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Step::Goto(_) => "goto",
+            Step::Fill { .. } => "fill",
+            Step::Select { .. } => "select",
+            Step::Check { checked: true, .. } => "check",
+            Step::Check { checked: false, .. } => "uncheck",
+            Step::Click(_) => "click",
+            Step::ClickIfPresent(_) => "click_if_present",
+            Step::WaitFor { .. } => "wait_for",
+            Step::Download(_) => "download",
+            Step::ReportedIf(_) => "reported_if",
+            Step::Submit(_) => "submit",
+            Step::Confirm { .. } => "confirm",
+        }
+    }
+
+    /// The element the step works on, if any.
+    pub fn target(&self) -> Option<&Locator> {
+        match self {
+            Step::Goto(_) => None,
+            Step::Fill { target, .. }
+            | Step::Select { target, .. }
+            | Step::Check { target, .. }
+            | Step::WaitFor { target, .. }
+            | Step::Confirm { target, .. } => Some(target),
+            Step::Click(target)
+            | Step::ClickIfPresent(target)
+            | Step::Download(target)
+            | Step::ReportedIf(target)
+            | Step::Submit(target) => Some(target),
+        }
+    }
+
+    fn templates(&self) -> Vec<&Template> {
+        match self {
+            Step::Goto(t) | Step::Fill { value: t, .. } => vec![t],
+            Step::Select {
+                choice: Choice::Value(t) | Choice::Text(t),
+                ..
+            } => vec![t],
+            Step::WaitFor { text: Some(t), .. } => vec![t],
+            _ => vec![],
+        }
+    }
+}
+
+/// A flow: its name and its steps, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub name: FlowName,
+    pub steps: Vec<Step>,
+}
+
+impl Flow {
+    /// How step `index` (0-based) is named in errors and evidence files:
+    /// `portal.report step 4 (fill textarea[name=details])`.
+    pub fn describe(&self, index: usize) -> String {
+        let step = &self.steps[index];
+        match step.target() {
+            Some(target) => format!(
+                "{} step {} ({} `{target}`)",
+                self.name.key(),
+                index + 1,
+                step.action()
+            ),
+            None => format!("{} step {} ({})", self.name.key(), index + 1, step.action()),
+        }
+    }
+
+    /// The export columns its templates use through `{column:NAME}`.
+    pub fn columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(Step::templates)
+            .flat_map(Template::placeholders)
+            .filter_map(|p| p.strip_prefix("column:"))
+            .map(str::to_string)
+            .collect();
+        columns.sort();
+        columns.dedup();
+        columns
+    }
+
+    /// What shows the login form: the password field, and in a two-step
+    /// login (a click between the first field and the password) the first
+    /// field too, since the first page has no password field.
+    pub fn login_form(&self) -> Vec<Locator> {
+        let fills: Vec<(usize, &Locator)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| match step {
+                Step::Fill { target, .. } => Some((i, target)),
+                _ => None,
+            })
+            .collect();
+        let Some(password) = self.password_field() else {
+            return Vec::new();
+        };
+        let mut form = vec![password.clone()];
+        let at = |target: &Locator| self.steps.iter().position(|s| s.target() == Some(target));
+        if let (Some((first_at, first)), Some(password_at)) = (fills.first(), at(password))
+            && *first_at < password_at
+            && self.steps[*first_at..password_at]
+                .iter()
+                .any(|s| matches!(s, Step::Click(_)))
+        {
+            form.push((*first).clone());
+        }
+        form
+    }
+
+    /// The login form's password field: the target of the `fill` that types
+    /// `{password}`.
+    pub fn password_field(&self) -> Option<&Locator> {
+        self.steps.iter().find_map(|step| match step {
+            Step::Fill { target, value, .. } if value.placeholders().contains(&"password") => {
+                Some(target)
+            }
+            _ => None,
+        })
+    }
+
+    /// Checks a flow as written; the error names the step (`portal.report[3]`).
+    pub fn check(name: FlowName, steps: Vec<Step>) -> Result<Flow, (String, String)> {
+        let key = name.key();
+        let at = |i: usize| format!("{key}[{}]", i + 1);
+        if steps.is_empty() {
+            return Err((key.into(), "give at least one step".into()));
+        }
+        if !matches!(steps[0], Step::Goto(_)) {
+            return Err((
+                at(0),
+                "the first step opens a page: goto = \"/path\"".into(),
+            ));
+        }
+        for (i, step) in steps.iter().enumerate() {
+            let allowed = match step {
+                Step::Download(_) => name == FlowName::Export,
+                Step::ReportedIf(_) | Step::Submit(_) | Step::Confirm { .. } => {
+                    name == FlowName::Report
+                }
+                _ => true,
+            };
+            if !allowed {
+                return Err((
+                    at(i),
+                    format!("`{}` belongs to another flow", step.action()),
+                ));
+            }
+            for template in step.templates() {
+                for placeholder in template.pieces().map_err(|why| (at(i), why))? {
+                    let Piece::Placeholder(p) = placeholder else {
+                        continue;
+                    };
+                    let known = name.placeholders().contains(&p)
+                        || (name == FlowName::Report
+                            && p.strip_prefix("column:").is_some_and(|c| !c.is_empty()));
+                    if !known {
+                        let mut names: Vec<String> = name
+                            .placeholders()
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect();
+                        if name == FlowName::Report {
+                            names.push("{column:NAME}".into());
+                        }
+                        return Err((
+                            at(i),
+                            format!(
+                                "unknown placeholder `{{{p}}}`; this flow knows {}",
+                                names.join(", ")
+                            ),
+                        ));
+                    }
+                    if p == "password" && !matches!(step, Step::Fill { .. }) {
+                        return Err((
+                            at(i),
+                            "`{password}` may only be typed into a field (`fill`), never put in a URL or a wait".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let count = |action: &str| steps.iter().filter(|s| s.action() == action).count();
+        let position = |action: &str| steps.iter().position(|s| s.action() == action);
+        match name {
+            FlowName::Login => {
+                if !steps.iter().any(|s| {
+                    matches!(s, Step::Fill { value, .. } if value.placeholders().contains(&"password"))
+                }) {
+                    return Err((
+                        key.into(),
+                        "no step types the password: add fill = { selector = \"...\", value = \"{password}\" }".into(),
+                    ));
+                }
+            }
+            FlowName::Export => {
+                if count("download") != 1 || !matches!(steps.last(), Some(Step::Download(_))) {
+                    return Err((
+                        key.into(),
+                        "the last step, and only it, is download = \"<the export link or button>\"".into(),
+                    ));
+                }
+            }
+            FlowName::Report => {
+                let uses_order = steps
+                    .iter()
+                    .flat_map(Step::templates)
+                    .any(|t| t.placeholders().contains(&"order"));
+                if !uses_order {
+                    return Err((
+                        key.into(),
+                        "no step uses `{order}`: open the order's page, e.g. goto = \"/orders/{order}\"".into(),
+                    ));
+                }
+                let (Some(probe), Some(submit)) = (position("reported_if"), position("submit"))
+                else {
+                    return Err((
+                        key.into(),
+                        "the report flow needs reported_if = \"<shown once an order has a report>\" (asked before every submit, so nothing is sent twice) and submit = \"<the send button>\"".into(),
+                    ));
+                };
+                if count("reported_if") != 1 || count("submit") != 1 || probe > submit {
+                    return Err((
+                        key.into(),
+                        "give one reported_if step, then one submit step".into(),
+                    ));
+                }
+                let after: Vec<&Step> = steps[submit + 1..].iter().collect();
+                if !matches!(after.as_slice(), [] | [Step::Confirm { .. }]) {
+                    return Err((
+                        at(submit + 1),
+                        "after submit only a confirm step may follow".into(),
+                    ));
+                }
+                if count("confirm") > 1 || position("confirm").is_some_and(|c| c < submit) {
+                    return Err((key.into(), "a confirm step follows the submit".into()));
+                }
+            }
+        }
+        Ok(Flow { name, steps })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_only_ever_typed_into_a_field() {
+        let goto = vec![Step::Goto(Template("/login?p={password}".into()))];
+        let err = Flow::check(FlowName::Login, goto).unwrap_err();
+        assert!(err.1.contains("only be typed"), "{err:?}");
+    }
+}
