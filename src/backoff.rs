@@ -30,6 +30,14 @@ impl Backoff {
         delay
     }
 
+    /// The next delay, spread at random by up to `spread` of it either way
+    /// (0.25: from 75 % to 125 %), so that many waiters do not wake at once.
+    pub fn next_jittered(&mut self, spread: f64) -> Duration {
+        let spread = spread.clamp(0.0, 1.0);
+        self.next_delay()
+            .mul_f64(1.0 - spread + rand::random::<f64>() * 2.0 * spread)
+    }
+
     /// How many delays were handed out since the last reset.
     pub fn attempt(&self) -> u32 {
         self.attempt
@@ -57,5 +65,10 @@ mod tests {
         }
         backoff.reset();
         assert_eq!(backoff.next_delay(), ms(100));
+        for _ in 0..50 {
+            backoff.reset();
+            let jittered = backoff.next_jittered(0.25);
+            assert!((ms(75)..=ms(125)).contains(&jittered), "{jittered:?}");
+        }
     }
 }

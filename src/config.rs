@@ -77,6 +77,14 @@ pub struct RetryPolicy {
     pub max_lease_expiries: u32,
 }
 
+impl RetryPolicy {
+    /// The waits between the tries of one order (or one export): from
+    /// `order_backoff`, doubling at each try, never more than an hour.
+    pub fn order_backoff(&self) -> crate::backoff::Backoff {
+        crate::backoff::Backoff::new(self.order_backoff, Duration::from_secs(3600))
+    }
+}
+
 /// The portal the jobs talk to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PortalConfig {

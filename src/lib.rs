@@ -12,6 +12,7 @@ pub mod coord;
 pub mod db;
 pub mod error;
 pub mod flow;
+pub mod http_client;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::Coordinator;
+use crate::backoff::Backoff;
 use crate::time::ms_to_rfc3339;
 
 /// KEYS: holders zset, holder info hash, epoch. ARGV: token, limit, lease ms, info.
@@ -184,12 +185,12 @@ impl Coordinator {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Option<Permit>> {
         let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(20);
+        let mut pause = Backoff::new(Duration::from_millis(20), Duration::from_millis(500));
         loop {
             if *stop.borrow() {
                 return Ok(None);
             }
-            let mut sleep = pause.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+            let mut sleep = pause.next_jittered(0.25);
             match self.try_acquire(token, worker).await {
                 Ok(Attempt::Granted(permit)) => return Ok(Some(permit)),
                 Ok(Attempt::Full) => {}
@@ -215,7 +216,6 @@ impl Coordinator {
                 _ = tokio::time::sleep(sleep.min(deadline - now)) => {}
                 _ = stop.changed() => {}
             }
-            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
 

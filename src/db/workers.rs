@@ -15,6 +15,40 @@ pub struct WorkerSeen {
     pub last_seen: i64,
 }
 
+/// Registers a worker as started now (again, after a restart under the
+/// same id).
+pub fn register(
+    conn: &Connection,
+    id: &str,
+    host: &str,
+    concurrency: usize,
+    now_ms: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO workers (id, host, pid, concurrency, started_at, last_seen) VALUES (:id, :host, :pid, :n, :now, :now)
+         ON CONFLICT (id) DO UPDATE SET host = :host, pid = :pid, concurrency = :n, started_at = :now,
+             last_seen = :now, stopped_at = NULL",
+    )?
+    .execute(named_params! {
+        ":id": id, ":host": host, ":pid": std::process::id(), ":n": concurrency as i64, ":now": now_ms,
+    })?;
+    Ok(())
+}
+
+/// A worker's heartbeat.
+pub fn seen(conn: &Connection, id: &str, now_ms: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE workers SET last_seen = :now WHERE id = :id")?
+        .execute(named_params! {":id": id, ":now": now_ms})?;
+    Ok(())
+}
+
+/// Records that a worker stopped on its own.
+pub fn stopped(conn: &Connection, id: &str, now_ms: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id")?
+        .execute(named_params! {":id": id, ":now": now_ms})?;
+    Ok(())
+}
+
 /// Workers not stopped whose last heartbeat is at or after `after_ms`, by id.
 pub fn seen_since(conn: &Connection, after_ms: i64) -> Result<Vec<WorkerSeen>> {
     let rows = conn

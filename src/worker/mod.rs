@@ -2,8 +2,11 @@
 //! while it holds one, running them under a renewed lease, and giving the
 //! permit back when there is no job.
 
+mod download;
 mod job;
 mod lease;
+mod renewal;
+mod report;
 
 use lease::{LeaseState, Stop};
 
@@ -13,15 +16,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::Result;
-use rusqlite::{Connection, named_params};
+use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::backoff::Backoff;
 use crate::config::Config;
 use crate::coord::{Coordinator, Permit};
 use crate::db;
 use crate::db::health::{self, Fault};
+use crate::db::workers;
 use crate::error::Malformed;
 use crate::notify::Notifier;
 use crate::portal::{Portal, PortalSession};
@@ -222,8 +227,8 @@ impl<P: Portal> Worker<P> {
 
     async fn slot(self: Arc<Self>, n: usize, until_idle: bool) -> Result<()> {
         let mut stop = self.stopping();
-        let mut idle_pause = Duration::from_millis(25);
-        let mut no_session_pause = NO_SESSION_PAUSE;
+        let mut idle_pause = Backoff::new(Duration::from_millis(25), Duration::from_secs(1));
+        let mut no_session_pause = Backoff::new(NO_SESSION_PAUSE, NO_SESSION_PAUSE_MAX);
         while !*stop.borrow() {
             let token = format!("{}:{n}:{:016x}", self.id, rand::random::<u64>());
             let permit = self
@@ -249,29 +254,27 @@ impl<P: Portal> Worker<P> {
                 tracing::warn!(error = %format!("{err:#}"), "cannot release a browser permit; it expires with its lease");
             }
             if !matches!(served, Served::NoSession) {
-                no_session_pause = NO_SESSION_PAUSE;
+                no_session_pause.reset();
             }
             match served {
                 Served::Stopped => break,
                 Served::NoSession => {
                     // Other slots and workers may get sessions meanwhile.
-                    let pause = no_session_pause.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+                    let pause = no_session_pause.next_jittered(0.25);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         _ = stop.changed() => {}
                     }
-                    no_session_pause = (no_session_pause * 2).min(NO_SESSION_PAUSE_MAX);
                 }
-                Served::PermitLost => idle_pause = Duration::from_millis(25),
+                Served::PermitLost => idle_pause.reset(),
                 Served::Idle => {
                     if until_idle && self.db(|c| queue::is_idle(c)).await? {
                         return Ok(());
                     }
                     tokio::select! {
-                        _ = tokio::time::sleep(idle_pause) => {}
+                        _ = tokio::time::sleep(idle_pause.next_delay()) => {}
                         _ = stop.changed() => {}
                     }
-                    idle_pause = (idle_pause * 2).min(Duration::from_secs(1));
                 }
             }
         }
@@ -420,29 +423,13 @@ impl<P: Portal> Worker<P> {
     async fn register(&self, concurrency: usize) -> Result<()> {
         let host = hostname();
         let id = self.id.clone();
-        self.db(move |c| {
-            c.prepare_cached(
-                "INSERT INTO workers (id, host, pid, concurrency, started_at, last_seen) VALUES (:id, :host, :pid, :n, :now, :now)
-                 ON CONFLICT (id) DO UPDATE SET host = :host, pid = :pid, concurrency = :n, started_at = :now,
-                     last_seen = :now, stopped_at = NULL",
-            )?
-            .execute(named_params! {":id": id, ":host": host, ":pid": std::process::id(), ":n": concurrency as i64, ":now": now_ms()})?;
-            Ok(())
-        })
-        .await
+        self.db(move |c| workers::register(c, &id, &host, concurrency, now_ms()))
+            .await
     }
 
     async fn unregister(&self) {
         let id = self.id.clone();
-        let result = self
-            .db(move |c| {
-                c.prepare_cached(
-                    "UPDATE workers SET stopped_at = :now, last_seen = :now WHERE id = :id",
-                )?
-                .execute(named_params! {":id": id, ":now": now_ms()})?;
-                Ok(())
-            })
-            .await;
+        let result = self.db(move |c| workers::stopped(c, &id, now_ms())).await;
         if let Err(err) = result {
             tracing::warn!(error = %format!("{err:#}"), "cannot record that the worker stopped");
         }
@@ -462,11 +449,7 @@ impl<P: Portal> Worker<P> {
         loop {
             tick.tick().await;
             let id = self.id.clone();
-            let seen = self.db(move |c| {
-                c.prepare_cached("UPDATE workers SET last_seen = :now WHERE id = :id")?
-                    .execute(named_params! {":id": id, ":now": now_ms()})?;
-                Ok(())
-            });
+            let seen = self.db(move |c| workers::seen(c, &id, now_ms()));
             let (seen, pinged) = tokio::join!(seen, self.coord.ping());
             if seen.is_ok() {
                 // A write landed: the database takes writes again.

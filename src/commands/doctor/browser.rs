@@ -3,8 +3,7 @@
 //! `webdriver_url` ready: a chromedriver, or a Selenium Grid with enough free
 //! slots), a private password file for every user, and the portal answering.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use serde_json::Value;
 use super::Check;
 use crate::config::{BrowserConfig, WebPortal};
 use crate::db::users;
+use crate::http_client::{self, GetError};
 use crate::portal::web::credentials::{Credentials, check_mode};
 use crate::portal::web::driver::{find_program, local_chromium, remote_browser_name};
 
@@ -269,60 +269,20 @@ fn webdriver(url: &str, browser: &BrowserConfig, max_active_browsers: u32) -> Ch
     }
 }
 
-/// The JSON body of a GET on `url` (plain HTTP): read until it parses, the
-/// server closes, or `TIMEOUT` (chromedriver may keep the connection open).
+/// The JSON body of a GET on `url` (plain HTTP) within `TIMEOUT`.
 fn get_json(url: &str) -> Result<Value, String> {
     if !url.starts_with("http://") {
         return Err("only an http:// WebDriver URL can be checked".into());
     }
-    let target = Target::parse(url);
-    let (mut stream, address) = target.connect()?;
-    let deadline = Instant::now() + TIMEOUT;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .and_then(|()| {
-            // chromedriver answers 403 unless the Host is a loopback name.
-            let host = if address.ip().is_loopback() {
-                "127.0.0.1"
-            } else {
-                target.authority
-            };
-            // HTTP/1.1: chromedriver does not answer HTTP/1.0.
-            let request = format!(
-                "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-                target.path
-            );
-            stream.write_all(request.as_bytes())
-        })
-        .map_err(|err| unreachable(&err))?;
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 8192];
-    loop {
-        let closed = match stream.read(&mut buffer) {
-            Ok(0) => true,
-            Ok(n) => {
-                answer.extend_from_slice(&buffer[..n]);
-                false
-            }
-            Err(_) if Instant::now() < deadline => false,
-            Err(_) => true,
-        };
-        let text = String::from_utf8_lossy(&answer);
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            if !head.starts_with("HTTP/1.") {
-                return Err("the answer is not HTTP; check browser.webdriver_url".into());
-            }
-            if let Ok(json) = serde_json::from_str::<Value>(body) {
-                return Ok(json);
-            }
-        }
-        if closed || Instant::now() >= deadline {
-            return Err(format!(
+    match http_client::get_blocking(url, TIMEOUT) {
+        Ok(answer) => serde_json::from_slice(&answer.body).map_err(|_| {
+            format!(
                 "no WebDriver status (JSON) within {} s; check browser.webdriver_url",
                 TIMEOUT.as_secs()
-            ));
-        }
+            )
+        }),
+        Err(GetError::NotHttp) => Err("the answer is not HTTP; check browser.webdriver_url".into()),
+        Err(err) => Err(err.to_string()),
     }
 }
 
@@ -336,84 +296,14 @@ fn reachable(check: &'static str, url: &str) -> Check {
 }
 
 fn get(url: &str) -> Result<String, String> {
-    let target = Target::parse(url);
-    let (mut stream, _) = target.connect()?;
-    if target.tls {
-        return Ok("on its TLS port (not checked further)".into());
+    match http_client::get_blocking(url, TIMEOUT) {
+        Ok(answer) if answer.status >= 500 => Err(format!(
+            "answers HTTP {}; check the server's logs",
+            answer.status
+        )),
+        Ok(answer) => Ok(format!("HTTP {}", answer.status)),
+        Err(GetError::TlsOnly) => Ok(GetError::TlsOnly.to_string()),
+        Err(GetError::NotHttp) => Err("the answer is not HTTP; check base_url".into()),
+        Err(err) => Err(err.to_string()),
     }
-    stream
-        .set_read_timeout(Some(TIMEOUT))
-        .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
-        .and_then(|()| {
-            let request = format!(
-                "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-                target.path, target.authority
-            );
-            stream.write_all(request.as_bytes())
-        })
-        .map_err(|err| unreachable(&err))?;
-    let mut head = [0u8; 64];
-    let n = stream.read(&mut head).map_err(|err| {
-        format!(
-            "no answer within {} s ({err}); check the server",
-            TIMEOUT.as_secs()
-        )
-    })?;
-    let status_line = String::from_utf8_lossy(&head[..n]);
-    let code: u16 = status_line
-        .strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse().ok())
-        .ok_or("the answer is not HTTP; check base_url")?;
-    if code >= 500 {
-        return Err(format!("answers HTTP {code}; check the server's logs"));
-    }
-    Ok(format!("HTTP {code}"))
-}
-
-/// Where an `http://` (or `https://`) URL points: the parts a GET needs.
-struct Target<'a> {
-    tls: bool,
-    authority: &'a str,
-    path: &'a str,
-}
-
-impl<'a> Target<'a> {
-    fn parse(url: &'a str) -> Target<'a> {
-        let (tls, rest) = match url.strip_prefix("https://") {
-            Some(rest) => (true, rest),
-            None => (false, url.strip_prefix("http://").unwrap_or(url)),
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        Target {
-            tls,
-            authority,
-            path,
-        }
-    }
-
-    /// Resolves the authority (port 80 or 443 when it names none) and opens a
-    /// TCP connection within `TIMEOUT`.
-    fn connect(&self) -> Result<(TcpStream, SocketAddr), String> {
-        let host_port = if self.authority.contains(':') {
-            self.authority.to_string()
-        } else {
-            format!("{}:{}", self.authority, if self.tls { 443 } else { 80 })
-        };
-        let address = host_port
-            .to_socket_addrs()
-            .map_err(|err| unreachable(&err))?
-            .next()
-            .ok_or_else(|| unreachable(&"no address"))?;
-        let stream =
-            TcpStream::connect_timeout(&address, TIMEOUT).map_err(|err| unreachable(&err))?;
-        Ok((stream, address))
-    }
-}
-
-fn unreachable(err: &dyn std::fmt::Display) -> String {
-    format!("cannot connect ({err}); check the address, the network and that the server runs")
 }

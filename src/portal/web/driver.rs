@@ -4,8 +4,7 @@
 //! Chromium sessions with a fresh profile each, their capabilities ours with
 //! the config's `[browser.capabilities]` merged in.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Map, Value, json};
 
 use crate::config::BrowserConfig;
+use crate::http_client;
 use crate::portal::StepError;
 
 /// Chromium's old headless mode as a program of its own (Debian package
@@ -315,31 +315,13 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Whether a WebDriver server at `address` says it is ready. Its `/status`
-/// may keep the connection open, so the answer is read until it is complete
-/// or a short timeout.
+/// Whether a WebDriver server at `address` says it is ready.
 fn status_ready(address: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let request = "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut answer = Vec::new();
-    let mut buffer = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buffer) {
-        if n == 0 {
-            break;
-        }
-        answer.extend_from_slice(&buffer[..n]);
-        let text = String::from_utf8_lossy(&answer);
-        if text.contains("\"ready\":true") || text.contains("\"ready\": true") {
-            return true;
-        }
-    }
-    false
+    let url = format!("http://{address}/status");
+    http_client::get_blocking(&url, Duration::from_millis(700)).is_ok_and(|answer| {
+        serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .is_ok_and(|status| status["value"]["ready"] == true)
+    })
 }
 
 #[cfg(test)]
