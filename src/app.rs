@@ -95,12 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     let config = Config::load(&cli.global.overrides())?;
-    let ctx = Context::new(
-        config,
-        cli.global.json,
-        cli.global.verbose,
-        cli.global.quiet,
-    );
+    let ctx = Context::new(config, cli.global.json, cli.global.quiet);
     // A busy timeout says who likely holds the database's lock.
     dispatch(&cli.command, &ctx)
         .map_err(|err| crate::db::busy::explain_at(&ctx.config.database, err))

@@ -11,16 +11,14 @@ use crate::db;
 pub struct Context {
     pub config: Config,
     pub json: bool,
-    pub verbose: u8,
     pub quiet: bool,
 }
 
 impl Context {
-    pub fn new(config: Config, json: bool, verbose: u8, quiet: bool) -> Self {
+    pub fn new(config: Config, json: bool, quiet: bool) -> Self {
         Context {
             config,
             json,
-            verbose,
             quiet,
         }
     }

@@ -1,27 +1,30 @@
 //! reporter: browser automation for many customers on an hourly reservation
-//! schedule. The binary is a thin shell around [`app::main`].
+//! schedule. `app` parses the command line and runs a command (`commands/`);
+//! the work itself is `worker` (permit, claim, run a job) over `queue` and
+//! `run_state` (SQLite, `db`), `coord` (Redis) and `portal` (the browser).
 
-pub mod api;
 pub mod app;
-pub mod backoff;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod context;
-pub mod coord;
-pub mod db;
-pub mod error;
-pub mod flow;
-pub mod http_client;
-pub mod logging;
-pub mod metrics;
-pub mod notify;
-pub mod orders;
-pub mod output;
-pub mod portal;
-pub mod queue;
-pub mod run_state;
-pub mod schedule;
-pub mod text;
-pub mod time;
-pub mod worker;
+
+mod api;
+mod backoff;
+mod cli;
+mod commands;
+mod config;
+mod context;
+mod coord;
+mod db;
+mod error;
+mod flow;
+mod http_client;
+mod logging;
+mod metrics;
+mod notify;
+mod orders;
+mod output;
+mod portal;
+mod queue;
+mod run_state;
+mod schedule;
+mod text;
+mod time;
+mod worker;

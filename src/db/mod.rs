@@ -13,7 +13,7 @@ pub mod tokens;
 pub mod users;
 pub mod workers;
 
-pub use thread::{DbCaller, DbThread};
+pub use thread::DbThread;
 
 use std::path::Path;
 use std::time::Duration;

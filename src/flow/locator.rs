@@ -35,13 +35,6 @@ impl LocatorKind {
 }
 
 impl Locator {
-    pub fn css(selector: &str) -> Locator {
-        Locator {
-            kind: LocatorKind::Css,
-            value: selector.to_string(),
-        }
-    }
-
     pub fn parse(text: &str) -> Result<Locator, String> {
         let prefixes = [
             ("css=", LocatorKind::Css),

@@ -7,7 +7,7 @@ pub mod web;
 
 use std::future::Future;
 
-pub use crate::orders::{ExportedOrder, OrderToReport, Pending};
+pub use crate::orders::{OrderToReport, Pending};
 
 /// Why a portal step failed, by what can fix it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -11,7 +11,7 @@ mod claim;
 mod counts;
 mod fail;
 
-pub use claim::{ClaimNext, Taken, WornOut, expire_worn_out, take};
+pub use claim::{ClaimNext, expire_worn_out, take};
 pub use counts::{QueueCounts, counts, is_idle};
 pub use fail::{Failed, Failure, fail};
 

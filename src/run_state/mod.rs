@@ -11,7 +11,7 @@ mod plan;
 mod report;
 mod rollup;
 
-pub use claim::{ClaimedJob, Next, Range, claim};
+pub use claim::{ClaimedJob, Next, claim};
 pub use plan::complete_download;
 pub use report::{Outcomes, RangeIncomplete, complete_report, record_orders};
 

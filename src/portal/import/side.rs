@@ -8,8 +8,6 @@ use crate::error::refuse;
 
 #[derive(Debug, Deserialize)]
 pub struct Project {
-    #[serde(default)]
-    pub name: String,
     /// The base URL the recording started from.
     #[serde(default)]
     pub url: String,

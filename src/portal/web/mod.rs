@@ -114,10 +114,6 @@ impl Web {
         self.trace = Some(trace);
         self
     }
-
-    pub fn settings(&self) -> &WebPortal {
-        &self.settings
-    }
 }
 
 impl Drop for Web {
