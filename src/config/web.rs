@@ -1,7 +1,7 @@
-//! `[portal] kind = "web"` and `[browser]`: where the portal is, how its pages
-//! are found (paths and CSS selectors, so an operator can point `reporter` at
-//! the real portal without a rebuild), where the passwords are, and how
-//! Chromium is reached.
+//! `[portal] kind = "web"`: where the portal is, how its pages are found
+//! (paths and CSS selectors, or flows of steps, so an operator can point
+//! `reporter` at the real portal without a rebuild), and where the passwords
+//! are.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
+use super::file::FilePortal;
 use super::flow::{self, FileStep};
-use super::{Origin, bad, check, seconds};
+use super::values::{Origin, bad, check, check_http_url, seconds};
 use crate::flow::{Flow, FlowName, Locator, Step};
 
 /// The web portal's settings.
@@ -119,29 +120,6 @@ pub struct PortalSelectors {
     pub form_error: Option<String>,
 }
 
-/// How Chromium is reached.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BrowserConfig {
-    /// A running WebDriver server (chromedriver, or a Selenium Grid hub);
-    /// without it each worker starts and supervises its own `chromedriver`.
-    pub webdriver_url: Option<String>,
-    pub chromedriver: PathBuf,
-    /// The Chromium binary a local chromedriver starts. Through a
-    /// `webdriver_url` it is sent only when the config names it (a Grid
-    /// node finds its own browser).
-    pub chromium: PathBuf,
-    pub chromium_given: bool,
-    /// `[browser.capabilities]`: merged into every new-session request
-    /// (`goog:chromeOptions.args` appended to ours, other keys replacing).
-    pub capabilities: serde_json::Map<String, serde_json::Value>,
-    /// Longest wait for a new session: a saturated Grid queues requests;
-    /// past this the step fails and the permit is given back.
-    pub session_timeout: Duration,
-    /// `images = false`: pages load without their images (less work for
-    /// Chromium; the flows read no image).
-    pub images: bool,
-}
-
 impl Default for PortalPaths {
     fn default() -> Self {
         PortalPaths {
@@ -169,20 +147,6 @@ impl Default for PortalSelectors {
             login_form: None,
             logged_in: None,
             form_error: None,
-        }
-    }
-}
-
-impl Default for BrowserConfig {
-    fn default() -> Self {
-        BrowserConfig {
-            webdriver_url: None,
-            chromedriver: "chromedriver".into(),
-            chromium: "chromium".into(),
-            chromium_given: false,
-            capabilities: serde_json::Map::new(),
-            session_timeout: Duration::from_secs(60),
-            images: true,
         }
     }
 }
@@ -224,53 +188,9 @@ struct FileColumns {
 }
 
 /// The web keys of the `[portal]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileWeb {
-    pub base_url: Option<String>,
-    pub credentials_dir: Option<PathBuf>,
-    pub report_statuses: Option<Vec<String>>,
-    pub report_reason: Option<String>,
-    pub report_comment: Option<String>,
-    pub page_timeout: Option<f64>,
-    pub artifacts_dir: Option<PathBuf>,
-    pub paths: Option<PortalPaths>,
-    pub selectors: Option<PortalSelectors>,
-    pub login: Option<Vec<FileStep>>,
-    pub export: Option<FileExport>,
-    pub report: Option<Vec<FileStep>>,
-}
-
-/// The `[browser]` table as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileBrowser {
-    pub webdriver_url: Option<String>,
-    pub chromedriver: Option<PathBuf>,
-    pub chromium: Option<PathBuf>,
-    pub capabilities: Option<serde_json::Map<String, serde_json::Value>>,
-    pub session_timeout: Option<f64>,
-    pub images: Option<bool>,
-}
-
-impl FileWeb {
-    pub fn is_empty(&self) -> bool {
-        self.base_url.is_none()
-            && self.credentials_dir.is_none()
-            && self.report_statuses.is_none()
-            && self.report_reason.is_none()
-            && self.report_comment.is_none()
-            && self.page_timeout.is_none()
-            && self.artifacts_dir.is_none()
-            && self.paths.is_none()
-            && self.selectors.is_none()
-            && self.login.is_none()
-            && self.export.is_none()
-            && self.report.is_none()
-    }
-
+impl FilePortal {
     /// Builds the web portal's settings, every value checked.
-    pub fn into_portal(self, origin: Origin) -> Result<WebPortal> {
+    pub(super) fn into_web(self, origin: Origin) -> Result<WebPortal> {
         let Some(base_url) = self.base_url else {
             return Err(bad(
                 origin,
@@ -457,61 +377,4 @@ fn flow_from(
             .collect::<Result<Vec<_>>>()?,
     };
     Flow::check(name, steps).map_err(|(key, why)| bad(origin, &key, &"(steps)", &why))
-}
-
-impl BrowserConfig {
-    pub(super) fn apply(&mut self, file: FileBrowser, origin: Origin) -> Result<()> {
-        if let Some(v) = file.webdriver_url {
-            self.webdriver_url = Some(check(
-                origin,
-                "browser.webdriver_url",
-                &v,
-                check_http_url(&v),
-            )?);
-        }
-        if let Some(v) = file.chromedriver {
-            self.chromedriver = v;
-        }
-        if let Some(v) = file.chromium {
-            self.chromium = v;
-            self.chromium_given = true;
-        }
-        if let Some(v) = file.session_timeout {
-            self.session_timeout = check(origin, "browser.session_timeout", v, seconds(v, 1.0))?;
-        }
-        if let Some(v) = file.images {
-            self.images = v;
-        }
-        if let Some(v) = file.capabilities {
-            let args = v
-                .get("goog:chromeOptions")
-                .map(|options| options.get("args"));
-            if let Some(Some(args)) = args
-                && !args
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|x| x.is_string()))
-            {
-                return Err(bad(
-                    origin,
-                    "browser.capabilities.\"goog:chromeOptions\".args",
-                    &args,
-                    "give a list of strings, e.g. [\"--lang=de\"]",
-                ));
-            }
-            self.capabilities = v;
-        }
-        Ok(())
-    }
-}
-
-/// An `http://` or `https://` URL with a host, without its trailing slash.
-pub(super) fn check_http_url(url: &str) -> std::result::Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or("give an http:// or https:// URL")?;
-    if rest.trim_end_matches('/').is_empty() || rest.contains(char::is_whitespace) {
-        return Err("give an http:// or https:// URL with a host".into());
-    }
-    Ok(url.trim_end_matches('/').to_string())
 }

@@ -133,8 +133,7 @@ fn reset_semaphore_asks_first_and_workers_recover_from_it() {
         cluster.worker_log("w")
     );
     assert_eq!(cluster.progress(run)["status"], "done");
-    cluster.assert_each_order_reported_once_or_failed();
-    assert_eq!(cluster.reports().len(), 300);
+    cluster.finishes_clean(300);
 }
 
 /// Writes a permit holder straight into Redis, its lease ending `ms_from_now`

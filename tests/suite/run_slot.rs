@@ -64,18 +64,7 @@ fn an_hour_skipped_by_daylight_saving_runs_with_the_next_hour() {
         .collect();
     assert_eq!(hours.len(), 2);
     assert!(hours.contains(&2) && hours.contains(&3));
-    let again = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "2",
-            "--date",
-            "2026-03-29",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let again = sb.run_slot(2, "2026-03-29");
     assert_eq!(again["created"], false);
     assert_eq!(again["users"], 1);
 }
@@ -84,35 +73,12 @@ fn an_hour_skipped_by_daylight_saving_runs_with_the_next_hour() {
 fn users_reserved_after_the_run_was_created_join_the_next_days_run() {
     let sb = sandbox_in("UTC");
     sb.run(&["reserve", "alice", "--hour", "9"]).ok();
-    sb.run(&["run-slot", "--hour", "9", "--date", "2026-11-27", "--force"])
-        .ok();
+    sb.run_slot(9, "2026-11-27");
     sb.run(&["users", "add", "bob"]).ok();
     sb.run(&["reserve", "bob", "--hour", "9"]).ok();
-    let today = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "9",
-            "--date",
-            "2026-11-27",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let today = sb.run_slot(9, "2026-11-27");
     assert_eq!(today["users"], 1);
-    let tomorrow = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "9",
-            "--date",
-            "2026-11-28",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let tomorrow = sb.run_slot(9, "2026-11-28");
     assert_eq!(tomorrow["users"], 2);
 }
 
@@ -120,18 +86,7 @@ fn users_reserved_after_the_run_was_created_join_the_next_days_run() {
 fn users_without_a_reservation_at_that_hour_are_untouched() {
     let sb = sandbox_in("UTC");
     sb.run(&["reserve", "alice", "--hour", "9"]).ok();
-    let run = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "8",
-            "--date",
-            "2026-11-27",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let run = sb.run_slot(8, "2026-11-27");
     assert_eq!(run["users"], 0);
     let progress = sb
         .run(&["progress", &run["run_id"].to_string(), "--json"])

@@ -6,22 +6,8 @@ use std::thread;
 use serde_json::json;
 
 use crate::support::Sandbox;
-use crate::support::api::ApiServer;
+use crate::support::api::{ApiServer, token, user_with_token};
 use crate::support::redis_server::RedisServer;
-
-/// Adds a user and returns a new token of theirs.
-pub fn user_with_token(sb: &Sandbox, name: &str) -> String {
-    sb.run(&["users", "add", name]).ok();
-    token(sb, &["tokens", "add", name])
-}
-
-/// Runs `tokens add ...` and returns the token it printed.
-pub fn token(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.run(args).ok();
-    let token = out.stdout.trim().to_string();
-    assert!(token.starts_with("rpt_"), "{}", out.stdout);
-    token
-}
 
 #[test]
 fn a_user_lists_the_hours_reserves_one_reads_it_back_and_cancels_it() {
@@ -93,18 +79,7 @@ fn a_user_follows_their_runs_and_their_progress_in_one() {
         Some(r#"{"slot_id": 7}"#),
     )
     .expect(201);
-    let run = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "7",
-            "--date",
-            "2026-11-27",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let run = sb.run_slot(7, "2026-11-27");
     let run_id = run["run_id"].as_i64().unwrap();
     let runs = api.get("/api/reporter/runs/", &alice).expect(200);
     assert_eq!(runs[0]["run_id"], run_id);
@@ -207,18 +182,7 @@ fn a_user_can_neither_read_nor_change_another_users_reservation_or_runs() {
         Some(r#"{"slot_id": 3}"#),
     )
     .expect(201);
-    let run = sb
-        .run(&[
-            "run-slot",
-            "--hour",
-            "3",
-            "--date",
-            "2026-11-27",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let run = sb.run_slot(3, "2026-11-27");
     let before = sb.snapshot();
     let unknown = api
         .get("/api/reporter/reservations/?user=nobody", &alice)
@@ -282,10 +246,8 @@ fn an_admin_token_acts_for_any_user_and_reads_every_run() {
     );
     api.get("/api/reporter/reservations/?user=carol", &admin)
         .error(404);
-    sb.run(&["run-slot", "--hour", "5", "--date", "2026-11-27", "--force"])
-        .ok();
-    sb.run(&["run-slot", "--hour", "6", "--date", "2026-11-27", "--force"])
-        .ok();
+    sb.run_slot(5, "2026-11-27");
+    sb.run_slot(6, "2026-11-27");
     assert_eq!(
         api.get("/api/reporter/runs/", &admin)
             .expect(200)

@@ -1,9 +1,8 @@
 //! Every bad request to `reporter serve` is answered `4xx` with one line
 //! saying what to do, and leaves the database as it was.
 
-use crate::serve::user_with_token;
 use crate::support::Sandbox;
-use crate::support::api::ApiServer;
+use crate::support::api::{ApiServer, user_with_token};
 
 const RESERVATIONS: &str = "/api/reporter/reservations/";
 

@@ -7,8 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::serve::user_with_token;
-use crate::support::api::{ApiServer, read_reply};
+use crate::support::api::{ApiServer, read_reply, user_with_token};
 use crate::support::free_port;
 use crate::support::{Sandbox, on_path, wait_for};
 

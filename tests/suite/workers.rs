@@ -107,8 +107,7 @@ fn workers_on_redis_by_socket_and_by_tcp_share_one_browser_limit() {
         "both workers held a permit of the one Redis"
     );
     assert!(cluster.max_jobs_overlap() <= 2);
-    cluster.assert_each_order_reported_once_or_failed();
-    assert_eq!(cluster.reports().len(), 300);
+    cluster.finishes_clean(300);
 }
 
 #[test]
@@ -212,8 +211,7 @@ fn a_killed_workers_permits_and_range_return_within_one_lease() {
         cluster.worker_log("survivor")
     );
     assert_eq!(cluster.progress(run)["status"], "done");
-    cluster.assert_each_order_reported_once_or_failed();
-    assert_eq!(cluster.reports().len(), 300, "every pending order reported");
+    cluster.finishes_clean(300);
     assert_eq!(
         cluster.count("SELECT COUNT(*) FROM run_orders WHERE status = 'reported'"),
         300
@@ -317,8 +315,7 @@ fn a_redis_restart_mid_run_loses_and_repeats_nothing() {
         cluster.worker_log("w")
     );
     assert_eq!(cluster.progress(run)["status"], "done");
-    cluster.assert_each_order_reported_once_or_failed();
-    assert_eq!(cluster.reports().len(), 600);
+    cluster.finishes_clean(600);
 }
 
 #[test]
@@ -362,19 +359,7 @@ fn run_slot_run_twice_and_concurrently_creates_one_run() {
         .collect();
     assert_eq!(outputs.iter().filter(|o| o["created"] == true).count(), 1);
     assert!(outputs.iter().all(|o| o["run_id"] == outputs[0]["run_id"]));
-    let again = cluster
-        .sandbox
-        .run(&[
-            "run-slot",
-            "--hour",
-            "7",
-            "--date",
-            "2026-11-27",
-            "--force",
-            "--json",
-        ])
-        .ok()
-        .json();
+    let again = cluster.sandbox.run_slot(7, "2026-11-27");
     assert_eq!(again["created"], false);
     assert_eq!(again["users"], 1);
     assert_eq!(cluster.count("SELECT COUNT(*) FROM runs"), 1);
@@ -553,6 +538,5 @@ fn a_worker_keeps_its_browser_permit_renewed_while_another_process_holds_the_dat
         cluster.worker_log("w")
     );
     assert_eq!(cluster.progress(run)["status"], "done");
-    cluster.assert_each_order_reported_once_or_failed();
-    assert_eq!(cluster.reports().len(), 400, "every pending order reported");
+    cluster.finishes_clean(400);
 }

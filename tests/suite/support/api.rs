@@ -218,3 +218,17 @@ fn dechunk(mut body: &str) -> String {
     }
     out
 }
+
+/// Adds a user and returns a new token of theirs.
+pub fn user_with_token(sb: &Sandbox, name: &str) -> String {
+    sb.run(&["users", "add", name]).ok();
+    token(sb, &["tokens", "add", name])
+}
+
+/// Runs `tokens add ...` and returns the token it printed.
+pub fn token(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.run(args).ok();
+    let token = out.stdout.trim().to_string();
+    assert!(token.starts_with("rpt_"), "{}", out.stdout);
+    token
+}

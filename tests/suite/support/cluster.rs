@@ -265,6 +265,14 @@ impl Cluster {
         );
     }
 
+    /// The end check of a drained run: every order ended reported once or
+    /// failed with a reason, and the portal received exactly `reports`.
+    #[track_caller]
+    pub fn finishes_clean(&self, reports: usize) {
+        self.assert_each_order_reported_once_or_failed();
+        assert_eq!(self.reports().len(), reports, "reports the portal received");
+    }
+
     /// Asserts that every pending order of the run ended reported exactly once
     /// (in the portal and the database) or failed with a reason, and none is left.
     #[track_caller]

@@ -120,6 +120,23 @@ impl Sandbox {
         to_run(output)
     }
 
+    /// Creates the run of `hour` on `date` (`run-slot --force --json`),
+    /// which must succeed, and returns its JSON.
+    #[track_caller]
+    pub fn run_slot(&self, hour: u32, date: &str) -> Value {
+        self.run(&[
+            "run-slot",
+            "--hour",
+            &hour.to_string(),
+            "--date",
+            date,
+            "--force",
+            "--json",
+        ])
+        .ok()
+        .json()
+    }
+
     pub fn conn(&self) -> Connection {
         Connection::open(&self.db).expect("open database")
     }
