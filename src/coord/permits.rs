@@ -353,6 +353,19 @@ impl Coordinator {
         Ok(Duration::from_millis((from - now).max(0) as u64))
     }
 
+    /// Lets grants start at once on a Redis that holds no epoch, instead of
+    /// one lease later; an epoch already there is kept. For a worker that
+    /// knows no other worker is alive, so no holder can have been forgotten.
+    pub async fn open_epoch_if_missing(&self) -> Result<bool> {
+        let opened: Option<String> = redis::cmd("SET")
+            .arg(self.key("permits-epoch"))
+            .arg(0)
+            .arg("NX")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(opened.is_some())
+    }
+
     /// Drops every holder, and the epoch with them: as after a flush, the
     /// next acquire holds grants back for one lease, while any worker still
     /// running under a dropped permit stops. Returns the holders dropped and,

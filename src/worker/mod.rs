@@ -183,6 +183,7 @@ impl<P: Portal> Worker<P> {
     /// left anywhere), then waits up to `drain` for them to hand back their work.
     pub async fn run(self: &Arc<Self>, options: &WorkerOptions, drain: Duration) -> Result<()> {
         self.register(options.concurrency).await?;
+        self.open_permits_if_alone().await;
         let checkpointer = self.start_checkpointer().await;
         self.notify.ready();
         let mut slots = JoinSet::new();
@@ -425,6 +426,33 @@ impl<P: Portal> Worker<P> {
         let id = self.id.clone();
         self.db(move |c| workers::register(c, &id, &host, concurrency, now_ms()))
             .await
+    }
+
+    /// A Redis with no permit epoch (new, or restarted empty) grants nothing
+    /// for one lease, for holders it may have forgotten. Those can only be
+    /// workers still alive: when the database shows no other worker
+    /// heartbeating within a lease, there is no one to wait for.
+    async fn open_permits_if_alone(&self) {
+        let id = self.id.clone();
+        let after = now_ms() - self.config.lease_ttl.as_millis() as i64;
+        let others = self
+            .db(move |c| {
+                let seen = workers::seen_since(c, after)?;
+                Ok(seen.into_iter().filter(|w| w.id != id).count())
+            })
+            .await;
+        if !matches!(others, Ok(0)) {
+            return;
+        }
+        match self.coord.open_epoch_if_missing().await {
+            Ok(true) => {
+                tracing::debug!(worker = %self.id, "no other worker is alive: browser permits are granted at once")
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::debug!(error = %format!("{err:#}"), "cannot open the permit epoch; the first grant may wait one lease")
+            }
+        }
     }
 
     async fn unregister(&self) {

@@ -178,3 +178,57 @@ fn a_job_whose_worker_dies_under_it_three_times_ends_failed_with_its_orders() {
         "{in_portal_but_failed} failed orders reached the portal"
     );
 }
+
+#[test]
+fn a_worker_alone_on_an_empty_redis_claims_at_once_but_one_started_beside_a_live_worker_waits_out_the_epoch()
+ {
+    // A lease long enough that waiting it out cannot pass for starting at once.
+    let mut cluster = Cluster::start(Setup {
+        lease_ttl: 10.0,
+        report_ms: 50,
+        pending_orders: Some(400),
+        ..Setup::default()
+    });
+    cluster.run_with_users(10, &[("alice", 0), ("bob", 0)]);
+    let running =
+        |cluster: &Cluster| cluster.count("SELECT COUNT(*) FROM jobs WHERE status = 'running'");
+    cluster.spawn_worker("w1", &["--concurrency", "2"]);
+    wait_for(
+        "the only worker, on a Redis that never held a permit, to claim a job within 2 s (not one lease of 10 s)",
+        Duration::from_secs(2),
+        || (running(&cluster) > 0).then_some(()),
+    );
+
+    // Redis forgets everything while w1 works: w1's permits are gone, but
+    // its browsers may still be open until its own clock stops them.
+    let _: () = redis::cmd("FLUSHALL")
+        .query(&mut cluster.redis.connection())
+        .unwrap();
+    cluster.spawn_worker("w2", &["--concurrency", "2"]);
+    wait_for(
+        "grants to be held back for the lease after the flush",
+        Duration::from_secs(8),
+        || {
+            (cluster.status()["permits"]["held_back_s"]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 3.0)
+                .then_some(())
+        },
+    );
+    // Once w1 has stopped under its lost permits, no job runs until the epoch.
+    wait_for("w1 to hand back its jobs", Duration::from_secs(8), || {
+        (running(&cluster) == 0).then_some(())
+    });
+    let held_back = cluster.status()["permits"]["held_back_s"].as_f64().unwrap();
+    let watch_until =
+        std::time::Instant::now() + Duration::from_secs_f64((held_back - 1.0).max(0.5));
+    while std::time::Instant::now() < watch_until {
+        assert_eq!(
+            running(&cluster),
+            0,
+            "a job was claimed while grants were held back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
