@@ -12,6 +12,7 @@ use crate::error::{MALFORMED_EXIT, is_broken_pipe, is_malformed, is_refusal};
 use crate::text::escaped;
 
 pub fn main() -> ExitCode {
+    crate::db::tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),

@@ -19,11 +19,16 @@ const TEXTFILE: &str = "reporter.prom";
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  reporter metrics\n  \
-    reporter metrics --textfile /var/lib/prometheus/node-exporter   # writes reporter.prom atomically")]
+    reporter metrics --textfile /var/lib/prometheus/node-exporter   # writes reporter.prom atomically\n  \
+    reporter metrics --textfile /var/lib/prometheus/node-exporter --optional   # nothing where no node exporter is installed")]
 pub struct MetricsArgs {
     /// Write DIR/reporter.prom (atomically, mode 0644) instead of printing
     #[arg(long, value_name = "DIR")]
     pub textfile: Option<PathBuf>,
+    /// With --textfile: a DIR that does not exist (no node exporter on this
+    /// host) is no error; nothing is written and the exit status is 0
+    #[arg(long, requires = "textfile")]
+    pub optional: bool,
 }
 
 impl MetricsArgs {
@@ -36,6 +41,10 @@ impl MetricsArgs {
         if let Some(dir) = &self.textfile
             && !dir.is_dir()
         {
+            if self.optional {
+                tracing::debug!(dir = %dir.display(), "no metrics directory (optional); nothing written");
+                return Ok(());
+            }
             return Err(refuse(format!(
                 "metrics directory `{}` does not exist; create it or point --textfile at the node exporter's textfile directory",
                 dir.display()

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::refuse;
@@ -30,6 +31,23 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
 /// about twenty; with rusqlite's default of 16 they evicted each other and
 /// were prepared again on almost every use.
 const STATEMENT_CACHE: usize = 64;
+
+/// Keeps glibc from handing SQLite's page-cache memory back to the kernel
+/// after every transaction. SQLite 3.54 frees and reallocates its page caches
+/// (the main one after another connection's commit, those of statement
+/// journals) in chunks that glibc served with mmap and returned with munmap:
+/// page faults and TLB shootdowns cost the scheduler about a quarter of its
+/// throughput (BENCHMARKS.md). Such chunks now come from the heap, and the
+/// heap is trimmed only past 64 MiB free. Called once, at process start.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; it is
+    // called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
 
 /// Opens the database file, creating and migrating it if needed: WAL,
 /// `synchronous=NORMAL`, foreign keys on and a busy timeout, each read back.
@@ -58,6 +76,16 @@ fn unusable(path: &Path, err: &dyn std::fmt::Display) -> anyhow::Error {
 fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // The query planner stability guarantee: a cached statement keeps its
+    // plan whatever is bound to it. Without it SQLite 3.54 marks integer
+    // parameters compared with indexed columns (`seq BETWEEN :start AND
+    // :end`, the claim's) as "re-prepare on bind", and prepared the claim,
+    // a range's pending orders and its completion again on every use: half
+    // the scheduler's throughput (BENCHMARKS.md). No table is ANALYZEd, so
+    // no plan depends on the values anyway.
+    if !conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)? {
+        bail!("the query planner stability guarantee (QPSG) reads back off");
+    }
     let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
     if busy != BUSY_TIMEOUT.as_millis() as i64 {
         bail!("busy_timeout reads back {busy}");

@@ -331,6 +331,7 @@ impl<P: Portal> Worker<P> {
             // Every event of the job, the portal's included, carries these fields.
             let span = tracing::info_span!(
                 "job",
+                worker = %self.id,
                 run = job.run_id,
                 user = %job.user,
                 range = %job.range.map_or("download".to_string(), |r| format!("{}-{}", r.start, r.end)),

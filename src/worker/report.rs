@@ -15,10 +15,6 @@ use crate::orders::OrderToReport;
 use crate::portal::{Portal, PortalSession, StepError};
 use crate::run_state::{self, ClaimedJob, Next, Outcomes, RangeIncomplete};
 
-/// How many outcomes the report loop may run ahead of the recorder: past
-/// that it waits, so a database that takes no writes stops the submits too.
-const RECORD_AHEAD: usize = 32;
-
 /// How a failed write of outcomes is retried: from 100 ms, doubling to 5 s.
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
@@ -56,19 +52,22 @@ impl<P: Portal> Worker<P> {
         lease: Arc<LeaseState>,
         stop: &watch::Receiver<bool>,
     ) -> Result<Next, Stop> {
-        let (submitted, to_record) = mpsc::channel(RECORD_AHEAD);
+        let (submitted, to_record) = mpsc::unbounded_channel();
+        // While the recorder's writes fail, no more orders are submitted.
+        let (writes_failing, mut failing) = watch::channel(false);
         let recorder = tokio::spawn(self.clone().record_orders(
             job.clone(),
             to_record,
+            writes_failing,
             permit_lease.clone(),
             lease.clone(),
             stop.clone(),
         ));
         let reported = self
-            .report_orders(pending, session, &lease, stop, &submitted)
+            .report_orders(pending, session, &lease, stop, &submitted, &mut failing)
             .await;
         if reported.is_ok() {
-            let _ = submitted.send(Recorded::RangeDone).await;
+            let _ = submitted.send(Recorded::RangeDone);
         }
         drop(submitted);
         let recorded = recorder
@@ -91,12 +90,21 @@ impl<P: Portal> Worker<P> {
         session: &mut P::Session,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-        submitted: &mpsc::Sender<Recorded>,
+        submitted: &mpsc::UnboundedSender<Recorded>,
+        writes_failing: &mut watch::Receiver<bool>,
     ) -> Result<usize, Stop> {
         let retry = &self.config.retry;
         let mut handed = 0;
         let mut worked = 0;
         for (seq, order) in pending {
+            if *writes_failing.borrow() {
+                tracing::info!(order = %order.id, "waiting for the database to take the outcomes it refused before the next submit");
+                tokio::select! {
+                    // Err: the recorder has stopped; the send below says so.
+                    _ = writes_failing.wait_for(|failing| !failing) => {}
+                    why = lease.until_lost() => return Err(self.stopped(why, handed)),
+                }
+            }
             let mut attempt = 1;
             let mut backoff = retry.order_backoff();
             let outcome = loop {
@@ -140,9 +148,7 @@ impl<P: Portal> Worker<P> {
                 }
                 Recorded::RangeDone => {}
             }
-            // Waits while the recorder is far behind; an outcome is never
-            // dropped while the recorder runs.
-            if submitted.send(outcome).await.is_err() {
+            if submitted.send(outcome).is_err() {
                 return Err(lease
                     .lost()
                     .unwrap_or_else(|| Stop::failed("the order recorder stopped")));
@@ -201,15 +207,16 @@ impl<P: Portal> Worker<P> {
     ///
     /// A write that fails (a full disk, an I/O error) keeps its outcomes and
     /// is tried again, with what arrived meanwhile, until it lands: the portal
-    /// has those reports, so they are never dropped. The report loop waits
-    /// while the recorder is `RECORD_AHEAD` outcomes behind. Only a lost
+    /// has those reports, so they are never dropped. While it fails
+    /// (`writes_failing`), the report loop submits nothing more. Only a lost
     /// fence (the next attempt asks the portal about each order), a malformed
     /// database, or a shutdown that outlasts `GIVE_UP_AFTER_SHUTDOWN` stops
     /// the retries, and then the job stops without completing.
     async fn record_orders(
         self: Arc<Self>,
         job: ClaimedJob,
-        mut submitted: mpsc::Receiver<Recorded>,
+        mut submitted: mpsc::UnboundedReceiver<Recorded>,
+        writes_failing: watch::Sender<bool>,
         permit_lease: Arc<LeaseState>,
         lease: Arc<LeaseState>,
         stop: watch::Receiver<bool>,
@@ -247,6 +254,7 @@ impl<P: Portal> Worker<P> {
             if written.as_ref().is_ok_and(|fenced| fenced.is_ok())
                 && let Some(since) = failing_since.take()
             {
+                writes_failing.send_replace(false);
                 tracing::info!(
                     orders = batch.len(),
                     "orders recorded after {:.1} s of failed writes",
@@ -310,6 +318,7 @@ impl<P: Portal> Worker<P> {
                 );
             }
             failing_since.get_or_insert_with(Instant::now);
+            writes_failing.send_replace(true);
             tokio::time::sleep(wait).await;
         }
     }

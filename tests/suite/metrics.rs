@@ -230,3 +230,14 @@ fn a_missing_textfile_directory_is_refused_in_one_line() {
         dir.display()
     ));
 }
+
+#[test]
+fn an_optional_textfile_directory_that_is_missing_writes_nothing_and_says_nothing() {
+    let sandbox = sandbox_without_redis();
+    let dir = sandbox.path("no-node-exporter");
+    let run = sandbox.run(&["metrics", "--textfile", dir.to_str().unwrap(), "--optional"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+    assert!(!run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(!dir.exists());
+}

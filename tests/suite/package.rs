@@ -19,7 +19,7 @@ use tempfile::TempDir;
 use crate::support::{binary, on_path};
 
 const SOURCE: &str = env!("CARGO_MANIFEST_DIR");
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// What the throwaway root holds beyond Debian's minimal base: the tools the
 /// maintainer scripts call.
 const BASE_PACKAGES: &str =
@@ -27,7 +27,7 @@ const BASE_PACKAGES: &str =
 
 /// Panics with the way to install `program` unless it is on the PATH.
 #[track_caller]
-fn require(program: &str, package: &str) {
+pub(crate) fn require(program: &str, package: &str) {
     assert!(
         on_path(program),
         "`{program}` is not installed; run scripts/test (it installs it) or `apt-get install {package}`"
@@ -35,7 +35,7 @@ fn require(program: &str, package: &str) {
 }
 
 #[track_caller]
-fn require_root() {
+pub(crate) fn require_root() {
     assert!(
         unsafe { libc::geteuid() } == 0,
         "the package tests install into a throwaway root with `dpkg --root`, which needs root: run them as root"
@@ -44,7 +44,7 @@ fn require_root() {
 
 /// Runs a command, panicking with its output unless it succeeds.
 #[track_caller]
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     let output = command
         .output()
         .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
@@ -58,13 +58,13 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Where this test run keeps its packages and the cached base root: beside the
 /// binary under test, in the target directory.
-fn work_dir() -> PathBuf {
+pub(crate) fn work_dir() -> PathBuf {
     let dir = Path::new(binary())
         .parent()
         .expect("the binary's directory")
@@ -74,7 +74,7 @@ fn work_dir() -> PathBuf {
 }
 
 /// The package of the binary under test, built once per test run.
-fn package() -> &'static Path {
+pub(crate) fn package() -> &'static Path {
     static DEB: OnceLock<PathBuf> = OnceLock::new();
     DEB.get_or_init(|| {
         assert!(
@@ -405,12 +405,16 @@ fn install_then_remove_then_purge_leaves_only_the_system_user() {
         ("etc/reporter", (0o755, 0, 0)),
         ("etc/reporter/reporter.toml", (0o640, 0, gid)),
         ("etc/reporter/credentials", (0o700, 0, 0)),
+        // Before any unit has started: doctor and `users add` work at once.
+        ("var/lib/reporter", (0o700, uid, gid)),
         (
             "lib/systemd/system/reporter-run-slot.service",
             (0o644, 0, 0),
         ),
         ("lib/systemd/system/reporter-run-slot.timer", (0o644, 0, 0)),
         ("lib/systemd/system/reporter-worker@.service", (0o644, 0, 0)),
+        ("lib/systemd/system/reporter-api.socket", (0o644, 0, 0)),
+        ("lib/systemd/system/reporter-api.service", (0o644, 0, 0)),
         ("usr/lib/sysusers.d/reporter.conf", (0o644, 0, 0)),
         ("usr/lib/tmpfiles.d/reporter.conf", (0o644, 0, 0)),
         ("usr/share/doc/reporter/reporter.toml", (0o644, 0, 0)),
