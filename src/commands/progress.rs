@@ -88,6 +88,13 @@ impl ProgressArgs {
             ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} orders {msg}")
                 .expect("valid template")
                 .progress_chars("=> ");
+        // A user whose download+compare has not run has no count yet: an
+        // empty frame, not a full bar at 0/0.
+        let waiting = ProgressStyle::with_template(&format!(
+            "{{prefix:>12}} [{}] waiting for the download+compare {{msg}}",
+            " ".repeat(30)
+        ))
+        .expect("valid template");
         let mut user_bars: Vec<ProgressBar> = Vec::new();
         let overall = bars.add(
             ProgressBar::new(0)
@@ -108,12 +115,21 @@ impl ProgressArgs {
                     let finished = (user.orders_reported + user.orders_failed) as u64;
                     let pending = user.pending_orders.unwrap_or(0) as u64;
                     bar.set_prefix(user.user.clone());
+                    bar.set_style(match user.pending_orders {
+                        None => waiting.clone(),
+                        Some(_) => style.clone(),
+                    });
                     bar.set_length(pending);
                     bar.set_position(finished);
                     bar.set_message(user_message(user));
                     done += finished;
                     total += pending;
                 }
+                let known = progress.users.iter().any(|u| u.pending_orders.is_some());
+                overall.set_style(match known || progress.users.is_empty() {
+                    false => waiting.clone(),
+                    true => style.clone(),
+                });
                 overall.set_length(total);
                 overall.set_position(done);
                 overall.set_message(progress.status.clone());

@@ -164,6 +164,7 @@ impl Config {
             ),
         };
         if let Some(path) = &path {
+            not_a_special_file(path, given)?;
             let text = std::fs::read_to_string(path).map_err(|err| {
                 refuse(format!(
                     "cannot read config file `{}`: {err}; check the path given to {given}",
@@ -371,6 +372,31 @@ impl SimulatedPortal {
     }
 }
 
+/// Refuses a config path that names a FIFO, a socket, a device or a
+/// directory: reading a FIFO would wait forever for a writer.
+fn not_a_special_file(path: &Path, given: &str) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // reading it says why
+    };
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(refuse(format!(
+        "config file `{}` is {what}, not a file; give {given} the path of a TOML file",
+        path.display()
+    )))
+}
+
 /// Pending orders estimated for a monthly estimate, as the slots table and the
 /// simulated portal count them: estimate × factor, rounded up.
 pub fn estimated_pending(monthly_orders: i64, factor: f64) -> i64 {
@@ -514,6 +540,20 @@ mod tests {
                 && format!("{err:#}").contains("exactly one action"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_wrong_key_in_the_export_table_is_refused_by_its_name() {
+        let err = parse(
+            "[portal]\nkind = \"web\"\nbase_url = \"http://p\"\n[portal.export]\nformat = \"xlsx\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("in `portal.export`: unknown field `format`, expected one of `delimiter`, `columns`, `steps`"),
+            "{err}"
+        );
+        assert!(!err.contains("untagged"), "{err}");
     }
 
     #[test]

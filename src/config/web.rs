@@ -164,11 +164,30 @@ impl WebPortal {
 
 /// `[portal.export]`: the steps alone, or a table with the CSV dialect, the
 /// columns and the steps.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(super) enum FileExport {
     Steps(Vec<FileStep>),
     Table(FileExportTable),
+}
+
+/// Told apart by the TOML's shape, so that a wrong key inside is refused by
+/// its name (`unknown field `format``), not as "no variant matched".
+impl<'de> Deserialize<'de> for FileExport {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(deserializer)?;
+        let shape = value.type_str();
+        let parsed = match value {
+            toml::Value::Array(_) => value.try_into().map(FileExport::Steps),
+            toml::Value::Table(_) => value.try_into().map(FileExport::Table),
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "`portal.export` is a {shape}; give its steps ([[portal.export]]) or a table with delimiter, columns and steps"
+                )));
+            }
+        };
+        parsed.map_err(|err| D::Error::custom(format!("in `portal.export`: {}", err.message())))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -175,3 +175,37 @@ fn a_webdriver_url_that_is_not_http_is_refused_from_the_environment() {
         "environment variable `REPORTER_WEBDRIVER_URL`=localhost:9515 is not valid: give an http:// or https:// URL",
     );
 }
+
+#[test]
+fn a_config_path_naming_a_fifo_or_a_directory_is_refused_without_waiting() {
+    let sb = Sandbox::new();
+    let fifo = sb.path("config.fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path; creates a FIFO that nobody ever writes to.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let mut child = sb
+        .command(&["--config", fifo.to_str().unwrap(), "slots"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("reading a FIFO as the config hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let run = crate::support::to_run(child.wait_with_output().unwrap());
+    run.refused(&format!(
+        "config file `{}` is a FIFO, not a file; give --config the path of a TOML file",
+        fifo.display()
+    ));
+    let dir = sb.path("");
+    sb.run(&["--config", dir.to_str().unwrap(), "slots"])
+        .refused(&format!(
+            "config file `{}` is a directory, not a file; give --config the path of a TOML file",
+            dir.display()
+        ));
+}
