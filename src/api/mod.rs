@@ -23,7 +23,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::coord::Coordinator;
@@ -37,6 +36,7 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request body read; a reservation is about 60 bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
 /// Connections served at once; each holds a file descriptor and a few KiB.
+/// At the limit the oldest that never sent a request is closed.
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long requests in flight may take to finish after SIGTERM.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -71,6 +71,60 @@ impl Api {
     }
 }
 
+/// The connections being served, oldest first, and whether each has sent a
+/// request yet: at the limit, the oldest that never sent one is closed to
+/// make room, as nginx closes idle keep-alive connections, so that a flood of
+/// connections that send nothing cannot shut a normal client out.
+#[derive(Default)]
+struct Connections {
+    open: std::sync::Mutex<std::collections::BTreeMap<u64, Open>>,
+}
+
+struct Open {
+    asked: Arc<std::sync::atomic::AtomicBool>,
+    close: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Connections {
+    fn len(&self) -> usize {
+        self.open.lock().expect("connections").len()
+    }
+
+    fn add(
+        &self,
+        id: u64,
+        asked: Arc<std::sync::atomic::AtomicBool>,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        let (close, closed) = tokio::sync::oneshot::channel();
+        self.open
+            .lock()
+            .expect("connections")
+            .insert(id, Open { asked, close });
+        closed
+    }
+
+    fn remove(&self, id: u64) {
+        self.open.lock().expect("connections").remove(&id);
+    }
+
+    /// Closes the oldest connection that has not sent a request; `false`
+    /// when every one has.
+    fn close_oldest_silent(&self) -> bool {
+        let mut open = self.open.lock().expect("connections");
+        let silent = open
+            .iter()
+            .find(|(_, c)| !c.asked.load(std::sync::atomic::Ordering::Relaxed))
+            .map(|(id, _)| *id);
+        match silent.and_then(|id| open.remove(&id)) {
+            Some(connection) => {
+                let _ = connection.close.send(());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Serves connections until `shutdown` completes, then stops accepting and
 /// lets the requests in flight finish (up to `DRAIN_TIMEOUT`).
 pub async fn serve(
@@ -83,14 +137,19 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(64 * 1024);
-    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let connections = Arc::new(Connections::default());
+    let ended = Arc::new(tokio::sync::Notify::new());
+    let mut next_id = 0u64;
     tokio::pin!(shutdown);
     loop {
-        // At the limit, new connections wait in the listen backlog.
-        let slot = tokio::select! {
-            slot = open.clone().acquire_owned() => slot.expect("never closed"),
-            () = &mut shutdown => break,
-        };
+        // At the limit, make room by closing a connection that never sent a
+        // request; if every one has, new connections wait in the backlog.
+        while connections.len() >= MAX_CONNECTIONS && !connections.close_oldest_silent() {
+            tokio::select! {
+                () = ended.notified() => {}
+                () = &mut shutdown => return drain(listener, graceful).await,
+            }
+        }
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -104,22 +163,39 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let id = next_id;
+                next_id += 1;
+                let asked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let closed = connections.add(id, asked.clone());
                 let api = api.clone();
                 let service = service_fn(move |request| {
+                    asked.store(true, std::sync::atomic::Ordering::Relaxed);
                     let api = api.clone();
                     async move { Ok::<_, Infallible>(routes::respond(&api, request).await) }
                 });
                 let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let (connections, ended) = (connections.clone(), ended.clone());
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
-                        tracing::debug!(error = %err, "connection ended with an error");
+                    tokio::select! {
+                        served = connection => if let Err(err) = served {
+                            tracing::debug!(error = %err, "connection ended with an error");
+                        },
+                        // Closed to make room: it never sent a request.
+                        _ = closed => {}
                     }
-                    drop(slot);
+                    connections.remove(id);
+                    ended.notify_one();
                 });
             }
             () = &mut shutdown => break,
         }
     }
+    drain(listener, graceful).await
+}
+
+/// Stops accepting and lets the requests in flight finish (up to
+/// `DRAIN_TIMEOUT`).
+async fn drain(listener: TcpListener, graceful: GracefulShutdown) -> Result<()> {
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("every request answered"),

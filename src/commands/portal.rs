@@ -90,8 +90,12 @@ impl TryArgs {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
         let trace = Arc::new(Trace::new(dir.clone()));
+        // The evidence of a failed step goes under --dir too, whatever the
+        // config's artifacts_dir says (that one is for the workers).
+        let mut settings = settings.clone();
+        settings.artifacts_dir = Some(dir.join("failed"));
         let web =
-            Web::new(settings, &ctx.config.browser, dir.join("failed"))?.with_trace(trace.clone());
+            Web::new(&settings, &ctx.config.browser, dir.join("failed"))?.with_trace(trace.clone());
         let user = PortalUser {
             name: self.user.clone(),
             login,
@@ -102,7 +106,7 @@ impl TryArgs {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let outcome = runtime.block_on(self.walk(&web, settings, &user));
+        let outcome = runtime.block_on(self.walk(&web, &settings, &user));
         println!("Pages saved after each step, in {}:", trace.dir().display());
         for line in trace.lines() {
             println!("  {line}");

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_api_tokens.sql",
         include_str!("../../sql/0006_api_tokens.sql"),
     ),
+    (
+        7,
+        "0007_found_reported.sql",
+        include_str!("../../sql/0007_found_reported.sql"),
+    ),
 ];
 
 /// The schema version this build knows.

@@ -180,6 +180,10 @@ pub struct UserProgress {
     pub ranges_completed: i64,
     pub orders_reported: i64,
     pub orders_failed: i64,
+    /// Of `orders_reported`: sent by this run...
+    pub orders_submitted: i64,
+    /// ...or found already reported on the portal, and so not sent.
+    pub orders_found_reported: i64,
     pub error: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -196,6 +200,8 @@ pub fn progress(conn: &Connection, run_id: i64) -> Result<Vec<UserProgress>> {
                 (SELECT COUNT(*) FROM ranges g WHERE g.run_user_id = ru.id AND g.status IN ('done', 'failed')),
                 (SELECT COUNT(*) FROM run_orders o WHERE o.run_user_id = ru.id AND o.status = 'reported'),
                 (SELECT COUNT(*) FROM run_orders o WHERE o.run_user_id = ru.id AND o.status = 'failed'),
+                (SELECT COUNT(*) FROM run_orders o WHERE o.run_user_id = ru.id AND o.status = 'reported'
+                    AND o.found_reported = 1),
                 COALESCE(ru.error, (SELECT j.last_error FROM jobs j WHERE j.run_user_id = ru.id
                     AND j.last_error IS NOT NULL AND j.status <> 'done' ORDER BY j.id DESC LIMIT 1)),
                 ru.started_at, ru.finished_at
@@ -212,9 +218,11 @@ pub fn progress(conn: &Connection, run_id: i64) -> Result<Vec<UserProgress>> {
                 ranges_completed: r.get(4)?,
                 orders_reported: r.get(5)?,
                 orders_failed: r.get(6)?,
-                error: r.get(7)?,
-                started_at: r.get(8)?,
-                finished_at: r.get(9)?,
+                orders_submitted: r.get::<_, i64>(5)? - r.get::<_, i64>(7)?,
+                orders_found_reported: r.get(7)?,
+                error: r.get(8)?,
+                started_at: r.get(9)?,
+                finished_at: r.get(10)?,
                 eta_seconds: None,
             };
             p.eta_seconds = eta_seconds(&p, now);

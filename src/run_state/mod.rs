@@ -120,6 +120,7 @@ mod fixtures {
         Outcomes {
             reported: job.pending.iter().map(|(seq, _)| *seq).collect(),
             failed: Vec::new(),
+            found: Vec::new(),
         }
     }
 }

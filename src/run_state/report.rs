@@ -16,6 +16,9 @@ use crate::time::now_ms;
 pub struct Outcomes {
     /// Reported (or found already reported), by number.
     pub reported: Vec<i64>,
+    /// Those of `reported` that were found already reported on the portal,
+    /// and so not submitted.
+    pub found: Vec<i64>,
     /// Failed on their own after every attempt, with the reason.
     pub failed: Vec<(i64, String)>,
 }
@@ -32,6 +35,7 @@ impl Outcomes {
 
     pub fn clear(&mut self) {
         self.reported.clear();
+        self.found.clear();
         self.failed.clear();
     }
 }
@@ -124,6 +128,13 @@ fn mark_orders(tx: &Transaction, run_user_id: i64, outcomes: &Outcomes, now: i64
         )?
         .execute(named_params! {":now": now, ":ru": run_user_id, ":first": first, ":last": last})?;
     }
+    let mut found = tx.prepare_cached(
+        "UPDATE run_orders SET found_reported = 1
+         WHERE run_user_id = :ru AND seq = :seq AND status = 'reported' AND reported_at = :now",
+    )?;
+    for seq in &outcomes.found {
+        found.execute(named_params! {":ru": run_user_id, ":seq": seq, ":now": now})?;
+    }
     Ok(())
 }
 
@@ -207,7 +218,7 @@ mod tests {
         // failed: only 3 to 5 reach the completion.
         let last = Outcomes {
             reported: vec![3, 4, 5],
-            failed: vec![],
+            ..Outcomes::default()
         };
         let err = complete_report(&mut conn, range.fence, 1, &last, Some(&next())).unwrap_err();
         assert_eq!(
@@ -227,7 +238,7 @@ mod tests {
         // With every outcome, the range completes.
         let all = Outcomes {
             reported: vec![1, 2, 3, 4, 5],
-            failed: vec![],
+            ..Outcomes::default()
         };
         assert!(matches!(
             complete_report(&mut conn, range.fence, 1, &all, Some(&next())).unwrap(),
@@ -242,6 +253,7 @@ mod tests {
         let outcomes = Outcomes {
             reported: vec![1, 2, 4, 5],
             failed: vec![(3, "HTTP 500 three times".into())],
+            found: vec![],
         };
         assert!(matches!(
             complete_report(&mut conn, range.fence, 1, &outcomes, Some(&next())).unwrap(),

@@ -26,16 +26,29 @@ const GIVE_UP_AFTER_SHUTDOWN: Duration = Duration::from_secs(10);
 /// Adds one message of the report loop to the batch to write.
 fn absorb(batch: &mut Outcomes, done: &mut bool, message: Recorded) {
     match message {
-        Recorded::Order(seq) => batch.reported.push(seq),
+        Recorded::Order(seq, sent) => {
+            batch.reported.push(seq);
+            if sent == Sent::No {
+                batch.found.push(seq);
+            }
+        }
         Recorded::OrderFailed(seq, why) => batch.failed.push((seq, why)),
         Recorded::RangeDone => *done = true,
     }
 }
 
+/// Whether this run sent an order's report, or found it on the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// Already reported on the portal: nothing was submitted.
+    No,
+}
+
 /// What the report loop tells the recorder.
 enum Recorded {
     /// This order was submitted, or found already reported.
-    Order(i64),
+    Order(i64, Sent),
     /// This order failed on its own after every attempt.
     OrderFailed(i64, String),
     /// Every order of the range is done: complete the job.
@@ -109,7 +122,7 @@ impl<P: Portal> Worker<P> {
             let mut backoff = retry.order_backoff();
             let outcome = loop {
                 match self.report_order(&order, session, lease, stop).await {
-                    Ok(()) => break Recorded::Order(seq),
+                    Ok(sent) => break Recorded::Order(seq, sent),
                     Err(OrderTry::Stop(stop)) => return Err(self.stopped(stop, handed)),
                     Err(OrderTry::Failed(StepError::Browser(why) | StepError::NoSession(why))) => {
                         return Err(self.stopped(Stop::failed(why), handed));
@@ -142,7 +155,7 @@ impl<P: Portal> Worker<P> {
                 }
             };
             match &outcome {
-                Recorded::Order(_) => worked += 1,
+                Recorded::Order(..) => worked += 1,
                 Recorded::OrderFailed(_, why) => {
                     tracing::error!(order = %order.id, error = %why, "order failed; the range goes on")
                 }
@@ -179,19 +192,19 @@ impl<P: Portal> Worker<P> {
         session: &mut P::Session,
         lease: &LeaseState,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), OrderTry> {
+    ) -> Result<Sent, OrderTry> {
         lease.check(stop)?;
         if self
             .order_step(lease, session.already_reported(order))
             .await?
         {
-            return Ok(());
+            return Ok(Sent::No);
         }
         self.order_step(lease, session.prepare_report(order))
             .await?;
         lease.check(stop)?;
         if self.order_step(lease, session.submit_report(order)).await? {
-            return Ok(());
+            return Ok(Sent::Yes);
         }
         Err(OrderTry::Failed(StepError::Retryable(format!(
             "the portal ended the session while {} was submitted",

@@ -23,7 +23,8 @@ fn all_migrations_apply_to_an_empty_file() {
             (3, "0003_status_checks.sql".to_string()),
             (4, "0004_lease_expiries.sql".to_string()),
             (5, "0005_order_fields.sql".to_string()),
-            (6, "0006_api_tokens.sql".to_string())
+            (6, "0006_api_tokens.sql".to_string()),
+            (7, "0007_found_reported.sql".to_string())
         ]
     );
     let slots: i64 = conn
@@ -96,5 +97,5 @@ fn processes_racing_on_a_new_file_migrate_it_once() {
         .conn()
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(applied, 6);
+    assert_eq!(applied, 7);
 }

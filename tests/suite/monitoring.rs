@@ -227,3 +227,32 @@ fn reset_semaphore_clears_permit_keys_no_worker_wrote_and_says_what_it_removed()
         assert_eq!(cluster.status()["permits"]["held"], 0);
     }
 }
+
+#[test]
+fn orders_found_already_reported_on_the_portal_are_counted_apart_from_those_submitted() {
+    use std::io::Write;
+    let mut cluster = Cluster::start(Setup {
+        pending_orders: Some(10),
+        ..Setup::default()
+    });
+    let run = cluster.run_with_users(10, &[("alice", 0)]);
+    // The portal already holds three of alice's orders.
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&cluster.report_log)
+        .unwrap();
+    for seq in [3, 4, 5] {
+        let line = serde_json::json!({"user": "alice", "order": format!("alice-r{run}-{seq:05}"), "run_id": run});
+        writeln!(log, "{line}").unwrap();
+    }
+    drop(log);
+    let worker = cluster.spawn_worker("w1", &["--until-idle"]);
+    assert_eq!(cluster.wait_worker(worker, Duration::from_secs(60)), 0);
+    cluster.finishes_clean(10);
+    let progress = cluster.progress(run);
+    let alice = &progress["users"][0];
+    assert_eq!(alice["orders_reported"], 10, "{alice}");
+    assert_eq!(alice["orders_submitted"], 7, "{alice}");
+    assert_eq!(alice["orders_found_reported"], 3, "{alice}");
+}

@@ -205,3 +205,33 @@ fn an_address_already_in_use_fails_saying_how_to_pick_another() {
         out.stderr
     );
 }
+
+#[test]
+fn a_flood_of_connections_that_send_nothing_does_not_shut_a_normal_client_out() {
+    let mut sb = Sandbox::new();
+    sb.set_env("REPORTER_REDIS_URL", "redis://127.0.0.1:1/");
+    let api = ApiServer::start(&sb);
+    // More idle connections than the server serves at once (512).
+    let idle: Vec<_> = (0..700).map(|_| api.connect()).collect();
+    // Let the server accept what it will of them.
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let mut stream = api.connect();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /api/reporter/slots/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+    let reply = read_reply(&mut stream);
+    assert_eq!(reply.status, 401, "an answer, not a hang: {}", reply.body);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "answered after {:?} behind {} idle connections",
+        asked.elapsed(),
+        idle.len()
+    );
+    drop(idle);
+}
