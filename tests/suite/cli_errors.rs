@@ -140,7 +140,7 @@ fn a_database_from_a_newer_version_is_refused() {
     let sb = with_alice();
     sb.conn().pragma_update(None, "user_version", 99).unwrap();
     let msg = format!(
-        "database `{}` has schema version 99, newer than this reporter knows (6); upgrade reporter",
+        "database `{}` has schema version 99, newer than this reporter knows (7); upgrade reporter",
         sb.db.display()
     );
     sb.refused_unchanged(&["slots"], &msg);
@@ -195,7 +195,7 @@ fn a_newer_database_in_rollback_journal_mode_is_refused_with_not_one_byte_change
     assert_eq!(
         run.stderr,
         format!(
-            "error: database `{}` has schema version 99, newer than this reporter knows (6); upgrade reporter\n",
+            "error: database `{}` has schema version 99, newer than this reporter knows (7); upgrade reporter\n",
             sb.db.display()
         )
     );
