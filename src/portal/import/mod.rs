@@ -196,7 +196,16 @@ pub fn import(project: &Project, options: &Options) -> anyhow::Result<Import> {
             format!("{} to {}", first.position(), last.position())
         };
         let mut steps = Vec::new();
-        for i in range {
+        for i in range.clone() {
+            if let Some(why) = idle_click(&commands, i, &range) {
+                out.notes.push(format!(
+                    "{} `{}` on `{}`: dropped, {why}",
+                    commands[i].position(),
+                    commands[i].command,
+                    commands[i].target
+                ));
+                continue;
+            }
             match mapping::map(&commands[i], &values) {
                 Mapped::Steps(mapped) => steps.extend(mapped),
                 Mapped::Skipped(note) => out.notes.push(note),
@@ -221,6 +230,37 @@ pub fn import(project: &Project, options: &Options) -> anyhow::Result<Import> {
         ));
     }
     Ok(out)
+}
+
+/// Why a recorded click does nothing a flow needs, if it does not: Selenium
+/// IDE records a click into each field before typing into it, and clicks on
+/// the page's body; each would cost a WebDriver command per order.
+fn idle_click(
+    commands: &[Recorded],
+    i: usize,
+    range: &RangeInclusive<usize>,
+) -> Option<&'static str> {
+    let click = &commands[i];
+    if !matches!(click.command.as_str(), "click" | "clickAt") {
+        return None;
+    }
+    let container = [
+        "css=body",
+        "css=html",
+        "css=main",
+        "xpath=/html",
+        "xpath=/html/body",
+        "xpath=//body",
+        "xpath=//html",
+        "tagName=body",
+        "tagName=html",
+    ];
+    if container.contains(&click.target.trim()) {
+        return Some("a click on the page itself");
+    }
+    let next = commands.get(i + 1).filter(|_| range.contains(&(i + 1)))?;
+    (matches!(next.command.as_str(), "type" | "sendKeys" | "select") && next.target == click.target)
+        .then_some("the field is worked by the command after it")
 }
 
 fn imported(c: Commented) -> ImportedStep {

@@ -242,3 +242,58 @@ fn a_login_without_a_field_named_as_a_password_takes_the_value_typed_before_the_
     );
     imported.flow(FlowName::Login).unwrap().check().unwrap();
 }
+
+#[test]
+fn a_click_into_a_field_before_typing_into_it_and_a_click_on_the_page_are_dropped_with_a_note() {
+    let imported = import_text(
+        SAMPLE,
+        &options(
+            "not_received",
+            "Reported automatically by reporter",
+            "#already-reported",
+        ),
+    );
+    let login = imported
+        .flows
+        .iter()
+        .find(|f| f.name == FlowName::Login)
+        .unwrap();
+    let field = Locator::parse("id=login").unwrap();
+    assert!(
+        !steps(login).contains(&Step::Click(field)),
+        "{:?}",
+        steps(login)
+    );
+    assert!(
+        imported.notes.iter().any(|n| n.ends_with(
+            "`click` on `id=login`: dropped, the field is worked by the command after it"
+        )),
+        "{:?}",
+        imported.notes
+    );
+
+    // The recording with a click on the page's body instead of its resize.
+    let resize = "\"command\": \"setWindowSize\",\n          \"target\": \"1280x800\",";
+    assert!(SAMPLE.contains(resize));
+    let side = SAMPLE.replacen(
+        resize,
+        "\"command\": \"click\",\n          \"target\": \"css=body\",",
+        1,
+    );
+    let imported = import_text(
+        &side,
+        &options(
+            "not_received",
+            "Reported automatically",
+            "#already-reported",
+        ),
+    );
+    assert!(
+        imported
+            .notes
+            .iter()
+            .any(|n| n.ends_with("`click` on `css=body`: dropped, a click on the page itself")),
+        "{:?}",
+        imported.notes
+    );
+}

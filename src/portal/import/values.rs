@@ -123,13 +123,22 @@ pub fn percent_decode(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The order id an order page's URL shows: its last path segment, decoded,
-/// when it holds a digit (`/orders/ORD-alice-00001`, `/app/orders/SO%2F2026-1`).
+/// The order id an order page's URL shows: the last path segment, decoded,
+/// that holds a digit, so that the words of the path around it are passed
+/// over (`/orders/ORD-alice-00001`, `/app/orders/SO%2F2026-1`,
+/// `/my/purchases/PO2400-77D40000/dispute`).
 pub fn order_in_url(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next()?;
-    let segment = path.trim_end_matches('/').rsplit('/').next()?;
-    let order = percent_decode(segment);
-    (order.chars().any(|c| c.is_ascii_digit()) && !path.ends_with("://")).then_some(order)
+    if path.ends_with("://") {
+        return None;
+    }
+    let path = path.split_once("://").map_or(path, |(_, rest)| {
+        rest.split_once('/').map_or("", |(_, path)| path)
+    });
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .map(percent_decode)
+        .find(|segment| segment.chars().any(|c| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -178,5 +187,10 @@ mod tests {
             Some("SO/2026-00017#B")
         );
         assert_eq!(order_in_url("http://h/login"), None);
+        assert_eq!(
+            order_in_url("https://shop.example/my/purchases/PO2400-77D40000/dispute").as_deref(),
+            Some("PO2400-77D40000")
+        );
+        assert_eq!(order_in_url("http://h:8080/account/signin"), None);
     }
 }
