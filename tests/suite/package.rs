@@ -126,27 +126,32 @@ fn next_version(dir: &Path) -> PathBuf {
 /// kept in the target directory for later runs.
 fn base_root_tarball() -> &'static Path {
     static BASE: OnceLock<PathBuf> = OnceLock::new();
-    BASE.get_or_init(|| {
-        let release = fs::read_to_string("/etc/os-release")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(str::to_string))
-            .expect("VERSION_CODENAME in /etc/os-release: the package tests need a Debian host");
-        let tarball = work_dir().join(format!("{release}-minbase.tar"));
-        if tarball.is_file() {
-            return tarball;
-        }
-        require("mmdebstrap", "mmdebstrap");
-        let partial = tarball.with_extension("partial.tar");
-        run(Command::new("mmdebstrap")
-            .args(["--quiet", "--variant=minbase", "--format=tar"])
-            .arg(format!("--include={BASE_PACKAGES}"))
-            .arg(&release)
-            .arg(&partial)
-            .arg("http://deb.debian.org/debian"));
-        fs::rename(&partial, &tarball).unwrap();
-        tarball
-    })
+    BASE.get_or_init(|| debian_root_tarball("minbase", BASE_PACKAGES))
+}
+
+/// A tarball of this host's Debian release, minimal base plus `packages`
+/// (comma-separated), made with mmdebstrap and kept in the target directory
+/// as `RELEASE-NAME.tar` for later runs.
+pub(crate) fn debian_root_tarball(name: &str, packages: &str) -> PathBuf {
+    let release = fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(str::to_string))
+        .expect("VERSION_CODENAME in /etc/os-release: these tests need a Debian host");
+    let tarball = work_dir().join(format!("{release}-{name}.tar"));
+    if tarball.is_file() {
+        return tarball;
+    }
+    require("mmdebstrap", "mmdebstrap");
+    let partial = tarball.with_extension("partial.tar");
+    run(Command::new("mmdebstrap")
+        .args(["--quiet", "--variant=minbase", "--format=tar"])
+        .arg(format!("--include={packages}"))
+        .arg(&release)
+        .arg(&partial)
+        .arg("http://deb.debian.org/debian"));
+    fs::rename(&partial, &tarball).unwrap();
+    tarball
 }
 
 /// A fresh Debian root with stand-ins for Chromium and chromedriver installed

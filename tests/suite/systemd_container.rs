@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::package::{PATH, package, require, require_root, run, text, work_dir};
+use crate::package::{PATH, debian_root_tarball, package, require, require_root, run, text};
 
 /// What the booted root holds beyond Debian's minimal base.
 const PACKAGES: &str = "systemd,systemd-sysv,dbus,redis-server,init-system-helpers,procps";
@@ -22,27 +22,7 @@ const PACKAGES: &str = "systemd,systemd-sysv,dbus,redis-server,init-system-helpe
 /// The root's tarball, made once per target directory.
 fn systemd_root_tarball() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let release = fs::read_to_string("/etc/os-release")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VERSION_CODENAME=").map(str::to_string))
-            .expect("VERSION_CODENAME in /etc/os-release: this test needs a Debian host");
-        let tarball = work_dir().join(format!("{release}-systemd.tar"));
-        if tarball.is_file() {
-            return tarball;
-        }
-        require("mmdebstrap", "mmdebstrap");
-        let partial = tarball.with_extension("partial.tar");
-        run(Command::new("mmdebstrap")
-            .args(["--quiet", "--variant=minbase", "--format=tar"])
-            .arg(format!("--include={PACKAGES}"))
-            .arg(&release)
-            .arg(&partial)
-            .arg("http://deb.debian.org/debian"));
-        fs::rename(&partial, &tarball).unwrap();
-        tarball
-    })
+    ROOT.get_or_init(|| debian_root_tarball("systemd", PACKAGES))
 }
 
 /// A booted container; powered off and removed when dropped.
