@@ -129,6 +129,19 @@ fn base_root_tarball() -> &'static Path {
     BASE.get_or_init(|| debian_root_tarball("minbase", BASE_PACKAGES))
 }
 
+/// A temporary directory holding `root/`, unpacked from a root's tarball.
+pub(crate) fn unpacked_root(tarball: &Path) -> TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = dir.path().join("root");
+    fs::create_dir(&root).unwrap();
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-xf")
+        .arg(tarball));
+    dir
+}
+
 /// A tarball of this host's Debian release, minimal base plus `packages`
 /// (comma-separated), made with mmdebstrap and kept in the target directory
 /// as `RELEASE-NAME.tar` for later runs.
@@ -164,14 +177,7 @@ impl DebianRoot {
     fn new() -> Self {
         require_root();
         require("unshare", "util-linux");
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let root = dir.path().join("root");
-        fs::create_dir(&root).unwrap();
-        run(Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-xf")
-            .arg(base_root_tarball()));
+        let dir = unpacked_root(base_root_tarball());
         let this = DebianRoot { dir };
         for name in ["chromium", "chromium-driver"] {
             let stub = this.dir.path().join(name);

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::package::{PATH, debian_root_tarball, package, require, require_root, run, text};
+use crate::package::{
+    PATH, debian_root_tarball, package, require, require_root, run, text, unpacked_root,
+};
 
 /// What the booted root holds beyond Debian's minimal base.
 const PACKAGES: &str = "systemd,systemd-sysv,dbus,redis-server,init-system-helpers,procps";
@@ -39,14 +41,8 @@ impl Container {
         require_root();
         require("systemd-nspawn", "systemd-container");
         require("nsenter", "util-linux");
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = unpacked_root(systemd_root_tarball());
         let root = dir.path().join("root");
-        fs::create_dir(&root).unwrap();
-        run(Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-xf")
-            .arg(systemd_root_tarball()));
         fs::copy(package(), root.join("reporter.deb")).unwrap();
         // Chromium and chromedriver are not needed by the simulated portal:
         // their absence is forced past.
