@@ -24,6 +24,7 @@ const MAX_BODY_BYTES: u64 = 64 * 1024;
 pub enum Method {
     Get,
     Post,
+    Put,
     Other,
 }
 
@@ -127,6 +128,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<(Request, bo
     let method = match method {
         "GET" => Method::Get,
         "POST" => Method::Post,
+        "PUT" => Method::Put,
         _ => Method::Other,
     };
     let (url, http10) = (url.to_string(), version == "HTTP/1.0");

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::web::{PortalPaths, PortalSelectors};
-use crate::flow::{Choice, Locator, Step, Template};
+use crate::flow::{Choice, Locator, RequestPattern, Step, Template};
 
 /// The steps of the login, export and report flows.
 pub struct FlowSteps {
@@ -59,8 +59,9 @@ pub fn default_flows(
         Step::Submit(css(&s.report_submit)?),
     ];
     report.push(Step::Confirm {
-        target: css(&s.confirmation)?,
+        target: Some(css(&s.confirmation)?),
         error: s.form_error.as_deref().map(css).transpose()?,
+        request: None,
     });
     Ok(FlowSteps {
         login,
@@ -81,6 +82,7 @@ pub struct FileStep {
     click: Option<FileTarget>,
     click_if_present: Option<FileTarget>,
     wait_for: Option<FileWait>,
+    wait_gone: Option<FileTarget>,
     download: Option<FileTarget>,
     reported_if: Option<FileTarget>,
     submit: Option<FileTarget>,
@@ -132,15 +134,71 @@ pub enum FileWait {
     },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// `"selector"`, or a table with `selector`, `error`, `request` and
+/// `status`: told apart by the TOML's shape, so that a wrong key inside is
+/// refused by its name.
+#[derive(Debug)]
 pub enum FileConfirm {
     Selector(String),
-    Table {
-        selector: String,
-        #[serde(default)]
-        error: Option<String>,
-    },
+    Table(FileConfirmTable),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfirmTable {
+    selector: Option<String>,
+    error: Option<String>,
+    request: Option<String>,
+    status: Option<u16>,
+}
+
+impl<'de> Deserialize<'de> for FileConfirm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(s) => Ok(FileConfirm::Selector(s)),
+            value @ toml::Value::Table(_) => value
+                .try_into()
+                .map(FileConfirm::Table)
+                .map_err(|err| D::Error::custom(format!("in `confirm`: {}", err.message()))),
+            other => Err(D::Error::custom(format!(
+                "`confirm` is a {}; give a selector, or a table such as {{ request = \"PUT /api/orders/{{order}}\" }}",
+                other.type_str()
+            ))),
+        }
+    }
+}
+
+impl FileConfirm {
+    fn into_step(self) -> Result<Step, String> {
+        let table = match self {
+            FileConfirm::Selector(s) => {
+                return Ok(Step::Confirm {
+                    target: Some(Locator::parse(&s)?),
+                    error: None,
+                    request: None,
+                });
+            }
+            FileConfirm::Table(table) => table,
+        };
+        if table.selector.is_none() && table.request.is_none() {
+            return Err("a confirm step names the element that confirms the report (selector), the page's request that must be answered (request = \"PUT /api/orders/{order}\"), or both".into());
+        }
+        if table.status.is_some() && table.request.is_none() {
+            return Err(
+                "`status` is the answer to confirm's `request`: give the request too".into(),
+            );
+        }
+        Ok(Step::Confirm {
+            target: table.selector.as_deref().map(Locator::parse).transpose()?,
+            error: table.error.as_deref().map(Locator::parse).transpose()?,
+            request: table
+                .request
+                .as_deref()
+                .map(|r| RequestPattern::parse(r, table.status))
+                .transpose()?,
+        })
+    }
 }
 
 impl FileStep {
@@ -205,6 +263,9 @@ impl FileStep {
                 text: text.map(t),
             });
         }
+        if let Some(v) = self.wait_gone {
+            steps.push(Step::WaitGone(v.locator()?));
+        }
         if let Some(v) = self.download {
             steps.push(Step::Download(v.locator()?));
         }
@@ -215,18 +276,11 @@ impl FileStep {
             steps.push(Step::Submit(v.locator()?));
         }
         if let Some(v) = self.confirm {
-            let (selector, error) = match v {
-                FileConfirm::Selector(s) => (s, None),
-                FileConfirm::Table { selector, error } => (selector, error),
-            };
-            steps.push(Step::Confirm {
-                target: Locator::parse(&selector)?,
-                error: error.as_deref().map(Locator::parse).transpose()?,
-            });
+            steps.push(v.into_step()?);
         }
         match steps.len() {
             1 => Ok(steps.remove(0)),
-            0 => Err("a step needs one action: goto, fill, select, check, uncheck, click, click_if_present, wait_for, download, reported_if, submit or confirm".into()),
+            0 => Err("a step needs one action: goto, fill, select, check, uncheck, click, click_if_present, wait_for, wait_gone, download, reported_if, submit or confirm".into()),
             _ => Err("a step has exactly one action; split it into one [[...]] table per action".into()),
         }
     }
@@ -242,7 +296,8 @@ mod tests {
         struct File {
             report: Vec<FileStep>,
         }
-        let file: File = toml::from_str(toml_text).unwrap();
+        let file: File =
+            toml::from_str(toml_text).map_err(|e| ("toml".to_string(), e.to_string()))?;
         let steps = file
             .report
             .into_iter()
@@ -299,5 +354,72 @@ mod tests {
         let err = steps("[[report]]\ngoto = \"/o/{order}\"\nclick = \"a\"\n").unwrap_err();
         assert_eq!(err.0, "step");
         assert!(err.1.contains("exactly one action"), "{err:?}");
+    }
+
+    #[test]
+    fn steps_may_follow_submit_and_a_confirm_may_wait_for_the_pages_own_request() {
+        let flow = steps(
+            r#"
+            [[report]]
+            goto = "/#/orders/{order}"
+            [[report]]
+            reported_if = ".reported-chip"
+            [[report]]
+            submit = "button.save"
+            [[report]]
+            wait_for = ".snackbar"
+            [[report]]
+            click = ".snackbar-close"
+            [[report]]
+            confirm = { request = "put /api/orders/{order}/report", status = 200 }
+            [[report]]
+            wait_gone = ".snackbar"
+            "#,
+        )
+        .unwrap();
+        let Step::Confirm {
+            target: None,
+            request: Some(request),
+            ..
+        } = &flow.steps[5]
+        else {
+            panic!("{:?}", flow.steps[5])
+        };
+        assert_eq!(request.method, "PUT");
+        assert_eq!(request.status, Some(200));
+        assert_eq!(
+            flow.describe(5),
+            "portal.report step 6 (confirm `PUT /api/orders/{order}/report`)"
+        );
+        assert_eq!(
+            flow.describe(6),
+            "portal.report step 7 (wait_gone `.snackbar`)"
+        );
+    }
+
+    #[test]
+    fn a_confirm_without_an_element_or_a_request_and_a_fill_after_submit_are_refused() {
+        let base = "[[report]]\ngoto = \"/o/{order}\"\n[[report]]\nreported_if = \"a\"\n[[report]]\nsubmit = \"b\"\n";
+        let err = steps(&format!(
+            "{base}[[report]]\nconfirm = {{ error = \".e\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(err.1.contains("request"), "{err:?}");
+        let err = steps(&format!(
+            "{base}[[report]]\nconfirm = {{ request = \"PUT\" }}\n"
+        ))
+        .unwrap_err();
+        assert!(err.1.contains("METHOD and path"), "{err:?}");
+        let err = steps(&format!(
+            "{base}[[report]]\nconfirm = {{ request = \"PUT /a\", state = 1 }}\n"
+        ))
+        .unwrap_err();
+        assert!(err.1.contains("unknown field `state`"), "{err:?}");
+        let err = steps(&format!(
+            "{base}[[report]]\nfill = {{ selector = \"c\", value = \"x\" }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.0, "portal.report[4]");
+        assert!(err.1.contains("cannot follow submit"), "{err:?}");
     }
 }

@@ -32,6 +32,9 @@ pub struct WebPortal {
     /// Longest wait for one page or one download; a stuck page fails the step
     /// (retryable).
     pub page_timeout: Duration,
+    /// After a confirmed report, load the order's page afresh and record the
+    /// report only if `reported_if` shows there.
+    pub verify_after_submit: bool,
     /// Where screenshots and page HTML of failed steps go; without it, beside
     /// the database in `artifacts/`.
     pub artifacts_dir: Option<PathBuf>,
@@ -357,6 +360,7 @@ impl FilePortal {
             report_reason,
             report_comment,
             page_timeout,
+            verify_after_submit: self.verify_after_submit.unwrap_or(false),
             artifacts_dir: self.artifacts_dir,
             paths,
             selectors,

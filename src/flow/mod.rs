@@ -44,6 +44,56 @@ pub enum Choice {
     Index(u32),
 }
 
+/// What `confirm = { request = "METHOD /path" }` waits for: the page's own
+/// request, answered with `status` (any 2xx when not given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPattern {
+    /// Upper case: `PUT`, `POST`, ...
+    pub method: String,
+    /// A path under `base_url` or a full URL; with a `?`, the query counts too.
+    pub path: Template,
+    pub status: Option<u16>,
+}
+
+impl RequestPattern {
+    /// Reads `"METHOD /path/{order}"`.
+    pub fn parse(text: &str, status: Option<u16>) -> Result<RequestPattern, String> {
+        let mut words = text.split_whitespace();
+        let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!(
+                "`{text}` is not a request; write it as METHOD and path, e.g. request = \"PUT /api/orders/{{order}}\""
+            ));
+        };
+        let method = method.to_ascii_uppercase();
+        if !method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(format!(
+                "`{method}` is not an HTTP method (GET, POST, PUT, PATCH, DELETE)"
+            ));
+        }
+        if !(path.starts_with('/') || path.starts_with("http://") || path.starts_with("https://")) {
+            return Err(format!(
+                "the request's path `{path}` starts with `/` (or is a full http(s) URL)"
+            ));
+        }
+        if let Some(code) = status
+            && !(100..=599).contains(&code)
+        {
+            return Err(format!("status {code} is not an HTTP status (100 to 599)"));
+        }
+        Ok(RequestPattern {
+            method,
+            path: Template(path.to_string()),
+            status,
+        })
+    }
+}
+
+impl std::fmt::Display for RequestPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path.0)
+    }
+}
+
 /// One step of a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -75,19 +125,24 @@ pub enum Step {
         target: Locator,
         text: Option<Template>,
     },
+    /// Waits until the element is gone or hidden (a spinner, a message).
+    WaitGone(Locator),
     /// Export flow, last step: the link or form button of the export, which
     /// is fetched by the page itself (so it works where the browser's disk is
-    /// not the worker's).
+    /// not the worker's); or any other element, clicked, whose file (a Blob
+    /// the page builds, or a download it starts) is taken from the page.
     Download(Locator),
     /// Report flow: the element shown when the order already has a report.
     ReportedIf(Locator),
     /// Report flow: the button that sends the report.
     Submit(Locator),
-    /// Report flow, after `submit`: the element that confirms the report, and
-    /// the one that shows a form error.
+    /// Report flow, after `submit`: the element that confirms the report,
+    /// the page's own request that must be answered, or both; and the element
+    /// that shows a form error.
     Confirm {
-        target: Locator,
+        target: Option<Locator>,
         error: Option<Locator>,
+        request: Option<RequestPattern>,
     },
 }
 
@@ -103,6 +158,7 @@ impl Step {
             Step::Click(_) => "click",
             Step::ClickIfPresent(_) => "click_if_present",
             Step::WaitFor { .. } => "wait_for",
+            Step::WaitGone(_) => "wait_gone",
             Step::Download(_) => "download",
             Step::ReportedIf(_) => "reported_if",
             Step::Submit(_) => "submit",
@@ -117,9 +173,10 @@ impl Step {
             Step::Fill { target, .. }
             | Step::Select { target, .. }
             | Step::Check { target, .. }
-            | Step::WaitFor { target, .. }
-            | Step::Confirm { target, .. } => Some(target),
+            | Step::WaitFor { target, .. } => Some(target),
+            Step::Confirm { target, .. } => target.as_ref(),
             Step::Click(target)
+            | Step::WaitGone(target)
             | Step::ClickIfPresent(target)
             | Step::Download(target)
             | Step::ReportedIf(target)
@@ -135,6 +192,9 @@ impl Step {
                 ..
             } => vec![t],
             Step::WaitFor { text: Some(t), .. } => vec![t],
+            Step::Confirm {
+                request: Some(r), ..
+            } => vec![&r.path],
             _ => vec![],
         }
     }
@@ -152,6 +212,18 @@ impl Flow {
     /// `portal.report step 4 (fill textarea[name=details])`.
     pub fn describe(&self, index: usize) -> String {
         let step = &self.steps[index];
+        if let Step::Confirm {
+            target: None,
+            request: Some(request),
+            ..
+        } = step
+        {
+            return format!(
+                "{} step {} (confirm `{request}`)",
+                self.name.key(),
+                index + 1
+            );
+        }
         match step.target() {
             Some(target) => format!(
                 "{} step {} ({} `{target}`)",
@@ -324,15 +396,26 @@ impl Flow {
                         "give one reported_if step, then one submit step".into(),
                     ));
                 }
-                let after: Vec<&Step> = steps[submit + 1..].iter().collect();
-                if !matches!(after.as_slice(), [] | [Step::Confirm { .. }]) {
-                    return Err((
-                        at(submit + 1),
-                        "after submit only a confirm step may follow".into(),
-                    ));
+                for (i, step) in steps.iter().enumerate().skip(submit + 1) {
+                    if !matches!(
+                        step,
+                        Step::Click(_)
+                            | Step::ClickIfPresent(_)
+                            | Step::WaitFor { .. }
+                            | Step::WaitGone(_)
+                            | Step::Confirm { .. }
+                    ) {
+                        return Err((
+                            at(i),
+                            format!(
+                                "`{}` cannot follow submit: after it come only click, click_if_present, wait_for, wait_gone and one confirm",
+                                step.action()
+                            ),
+                        ));
+                    }
                 }
                 if count("confirm") > 1 || position("confirm").is_some_and(|c| c < submit) {
-                    return Err((key.into(), "a confirm step follows the submit".into()));
+                    return Err((key.into(), "one confirm step follows the submit".into()));
                 }
             }
         }

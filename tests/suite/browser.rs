@@ -5,6 +5,7 @@ mod flows;
 mod grid;
 mod import;
 mod sessions;
+mod single_page;
 
 use std::time::Duration;
 

@@ -319,8 +319,9 @@ fn report_steps(
                             .push("the recorded text is not checked by confirm".into());
                     }
                     c.step = Step::Confirm {
-                        target: target.clone(),
+                        target: Some(target.clone()),
                         error: None,
+                        request: None,
                     };
                     c.comments.push("shown once the report is received".into());
                     steps.push(c);

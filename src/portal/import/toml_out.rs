@@ -50,12 +50,24 @@ pub fn step_line(step: &Step) -> String {
         ),
         Step::Confirm {
             target,
-            error: Some(e),
-        } => format!(
-            "confirm = {{ selector = {}, error = {} }}",
-            selector(target),
-            selector(e)
-        ),
+            error,
+            request,
+        } if error.is_some() || request.is_some() => {
+            let mut keys = Vec::new();
+            if let Some(t) = target {
+                keys.push(format!("selector = {}", selector(t)));
+            }
+            if let Some(e) = error {
+                keys.push(format!("error = {}", selector(e)));
+            }
+            if let Some(r) = request {
+                keys.push(format!("request = {}", text(&Template(r.to_string()))));
+                if let Some(status) = r.status {
+                    keys.push(format!("status = {status}"));
+                }
+            }
+            format!("confirm = {{ {} }}", keys.join(", "))
+        }
         other => {
             let target = other.target().expect("every other step has a target");
             format!("{} = {}", other.action(), selector(target))

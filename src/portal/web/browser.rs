@@ -2,8 +2,8 @@
 //! timeout, and its failure sorted by what can fix it (a dead session is not
 //! a slow page).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::Client;
@@ -21,7 +21,34 @@ pub(super) struct Browser {
     pub client: Client,
     pub page_timeout: Duration,
     pub stats: Arc<BrowserStats>,
+    /// What the browser knows of its page.
+    pub page: Mutex<PageState>,
 }
+
+/// The page as the last script saw it.
+#[derive(Debug, Default)]
+pub(super) struct PageState {
+    /// The id `net.js` gave the document.
+    pub doc: Option<String>,
+    /// Set by a `goto`: the document that must not be the one shown next (a
+    /// route in the URL's fragment navigates within the page).
+    pub left: Option<String>,
+    /// A click since the last script: a request it started may be in flight.
+    pub clicked: bool,
+}
+
+/// Waits until the page has no request in flight that changes something.
+/// Arguments: (timeoutMs, done); answers the requests still in flight.
+const QUIET_JS: &str = concat!(
+    include_str!("net.js"),
+    "const [timeoutMs, done] = arguments;
+const deadline = Date.now() + timeoutMs;
+(function poll() {
+  const busy = changesInFlight();
+  if (!busy.length || Date.now() > deadline) return done(busy.map((e) => e.method + ' ' + e.url));
+  setTimeout(poll, 50);
+})();"
+);
 
 impl Browser {
     /// Runs one WebDriver command, counted, within the page timeout (and a
@@ -52,9 +79,67 @@ impl Browser {
         }
     }
 
+    /// Opens a URL; the next script checks that a new document was loaded.
+    /// A change the page still has in flight after a click is awaited first,
+    /// so leaving never cuts a request short.
     pub async fn goto(&self, url: &str) -> Result<(), StepError> {
+        if self.state().clicked {
+            self.settle().await?;
+        }
+        {
+            let mut page = self.state();
+            page.left = page.doc.clone();
+        }
         self.command(&format!("opening {url}"), self.client.goto(url))
             .await
+    }
+
+    /// Loads the page shown again.
+    pub async fn reload(&self) -> Result<(), StepError> {
+        self.command("reloading the page", self.client.refresh())
+            .await
+    }
+
+    /// Waits, up to the page timeout, until no request that changes
+    /// something is in flight; fails naming those still in flight.
+    pub async fn settle(&self) -> Result<(), StepError> {
+        let limit = self.page_timeout.as_millis() as u64;
+        let busy = self
+            .run_async(
+                "waiting for the page's requests",
+                QUIET_JS,
+                vec![limit.into()],
+            )
+            .await?;
+        self.state().clicked = false;
+        match busy.as_array() {
+            Some(busy) if !busy.is_empty() => Err(StepError::Retryable(format!(
+                "the page's requests were still in flight after {} s: {}",
+                self.page_timeout.as_secs(),
+                busy.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, PageState> {
+        self.page.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes the document a script ran in: once it is not the one a
+    /// `goto` left, the goto is done.
+    pub fn saw(&self, doc: &Value) {
+        if let Some(doc) = doc.as_str() {
+            let mut page = self.state();
+            if page.left.as_deref() != Some(doc) {
+                page.left = None;
+            }
+            page.doc = Some(doc.to_string());
+            page.clicked = false;
+        }
     }
 
     /// Runs a script that answers through its callback (the last argument).
@@ -87,6 +172,7 @@ impl Browser {
     }
 
     pub async fn click(&self, what: &str, element: &Element) -> Result<(), StepError> {
+        self.state().clicked = true;
         self.command(what, element.click()).await
     }
 }

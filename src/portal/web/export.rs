@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde_json::json;
 
 use super::session::{WebSession, locator_json, login_form_json};
@@ -14,59 +15,11 @@ use crate::flow::Step;
 use crate::orders::ExportedOrder;
 use crate::portal::StepError;
 
-/// Finds the export's link or form button and fetches it with the page's
-/// cookies. Arguments: (locator, timeoutMs, loginForm, done). Answers
-/// `["ok", status, contentType, text]`, `["login"]` when the answer is the
-/// login page, `["html", status, title]` for another page (an error page),
-/// `["http", status]` when the page itself is an error page, `["missing"]`,
-/// or `["error", text]`.
+/// Takes the export through the page (`download.js`).
 pub(super) const DOWNLOAD_JS: &str = concat!(
     include_str!("find.js"),
-    r##"
-const [loc, timeoutMs, loginForm, done] = arguments;
-const deadline = Date.now() + timeoutMs;
-function start() {
-  try {
-    if (httpStatus() >= 400) return done(["http", httpStatus()]);
-    if (loginForm.some((l) => find(l))) return done(["login"]);
-    const el = find(loc);
-    if (!el) return Date.now() > deadline ? done(["missing"]) : setTimeout(start, 50);
-    let url;
-    const init = { credentials: "include", redirect: "follow" };
-    if (el.href) {
-      url = el.href;
-    } else {
-      const form = el.form || el.closest("form");
-      if (!form) return done(["error", "the element is neither a link nor a button of a form"]);
-      url = el.formAction || form.action;
-      const method = (el.getAttribute("formmethod") || form.method || "get").toUpperCase();
-      const data = new FormData(form);
-      if (el.name) data.append(el.name, el.value);
-      const query = new URLSearchParams(data);
-      if (method === "GET") {
-        url += (url.includes("?") ? "&" : "?") + query;
-      } else {
-        init.method = method;
-        init.body = query;
-      }
-    }
-    fetch(url, init)
-      .then((r) => r.text().then((text) => {
-        const type = r.headers.get("content-type") || "";
-        if (type.includes("html")) {
-          const page = new DOMParser().parseFromString(text, "text/html");
-          if (loginForm.some((l) => find(l, page))) return done(["login"]);
-          return done(["html", r.status, page.title]);
-        }
-        done(["ok", r.status, type, text]);
-      }))
-      .catch((err) => done(["error", String(err)]));
-  } catch (err) {
-    done(["error", String(err && err.message || err)]);
-  }
-}
-start();
-"##
+    include_str!("net.js"),
+    include_str!("download.js")
 );
 
 impl WebSession {
@@ -106,7 +59,14 @@ impl WebSession {
                             "{what}: the export answered HTTP {status}"
                         )));
                     }
-                    return Ok(answer[3].as_str().unwrap_or_default().to_string());
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(answer[3].as_str().unwrap_or_default())
+                        .map_err(|err| {
+                            StepError::Retryable(format!(
+                                "{what}: the page sent the export garbled: {err}"
+                            ))
+                        })?;
+                    return Ok(String::from_utf8_lossy(&bytes).into_owned());
                 }
                 "html" => {
                     let status = answer[1].as_u64().unwrap_or(0);
@@ -127,7 +87,10 @@ impl WebSession {
                 }
                 "missing" => {
                     return Err(StepError::Unfit(format!(
-                        "{what}: nothing on the page matches it; check the selector against the page saved beside this error"
+                        "{what}: {} after portal.page_timeout; check the selector against the page saved beside this error",
+                        answer[1]
+                            .as_str()
+                            .unwrap_or("nothing on the page matches it")
                     )));
                 }
                 _ => {

@@ -3,7 +3,8 @@
 // the document, or a parsed page.
 function find(loc, root) {
   root = root || document;
-  switch (loc && loc.kind) {
+  if (!loc) return null;
+  switch (loc.kind) {
     case undefined:
       return null;
     case "xpath":

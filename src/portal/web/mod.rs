@@ -157,6 +157,7 @@ impl Portal for Web {
                 client,
                 page_timeout: self.settings.page_timeout,
                 stats: self.stats.clone(),
+                page: Default::default(),
             },
             user: user.clone(),
             password,

@@ -14,7 +14,7 @@ use super::browser::Browser;
 use super::credentials::Password;
 use super::evidence::{self, Place};
 use super::export::{self, ExportError};
-use super::report::{Answer, submit_index};
+use super::report::{Answer, Prepared};
 use super::steps::{Flowed, Runner, Vars};
 use super::trace::Trace;
 use super::{BrowserStats, Login, processes};
@@ -42,7 +42,7 @@ pub struct WebSession {
     /// The login generation whose cookies this browser holds.
     pub(super) generation: u64,
     /// The order whose report form is filled in, and its submit button.
-    pub(super) prepared: Option<(String, Element)>,
+    pub(super) prepared: Option<Prepared>,
 }
 
 pub(super) fn locator_json(l: &Locator) -> serde_json::Value {
@@ -72,6 +72,32 @@ impl WebSession {
         &self.parts.browser
     }
 
+    /// The values the placeholders of `flow` take.
+    pub(super) fn vars<'a>(&'a self, order: Option<&'a OrderToReport>) -> Vars<'a> {
+        self.vars_for(false, order)
+    }
+
+    fn vars_for<'a>(&'a self, logging_in: bool, order: Option<&'a OrderToReport>) -> Vars<'a> {
+        Vars {
+            user: &self.parts.user,
+            password: logging_in.then_some(&self.parts.password),
+            order,
+            settings: &self.parts.settings,
+        }
+    }
+
+    fn runner<'a>(&'a self, flow: &'a Flow, order: Option<&'a OrderToReport>) -> Runner<'a> {
+        let settings = &self.parts.settings;
+        let logging_in = std::ptr::eq(flow, &settings.login);
+        Runner {
+            browser: &self.parts.browser,
+            flow,
+            vars: self.vars_for(logging_in, order),
+            login_form: (!logging_in).then_some(settings.login_form.as_slice()),
+            trace: self.parts.trace.as_deref(),
+        }
+    }
+
     /// Runs steps `from..to` of a flow (and finds the element of step `to`).
     pub(super) async fn run(
         &self,
@@ -80,21 +106,19 @@ impl WebSession {
         from: usize,
         to: usize,
     ) -> Result<Flowed, StepError> {
-        let settings = &self.parts.settings;
-        let logging_in = std::ptr::eq(flow, &settings.login);
-        let runner = Runner {
-            browser: &self.parts.browser,
-            flow,
-            vars: Vars {
-                user: &self.parts.user,
-                password: logging_in.then_some(&self.parts.password),
-                order,
-                settings,
-            },
-            login_form: (!logging_in).then_some(settings.login_form.as_slice()),
-            trace: self.parts.trace.as_deref(),
-        };
-        runner.run(from, to).await
+        self.runner(flow, order).run(from, to).await
+    }
+
+    /// Clicks step `index`'s element as found, again if the click missed.
+    pub(super) async fn click(
+        &self,
+        flow: &Flow,
+        order: Option<&OrderToReport>,
+        index: usize,
+        target: &Locator,
+        element: Element,
+    ) -> Result<Option<Flowed>, StepError> {
+        self.runner(flow, order).click(index, target, element).await
     }
 
     /// Saves a screenshot and the page and names them in the error.
@@ -146,7 +170,7 @@ impl PortalSession for WebSession {
     }
 
     async fn prepare_report(&mut self, order: &OrderToReport) -> Result<(), StepError> {
-        if matches!(&self.prepared, Some((o, _)) if *o == order.id) {
+        if matches!(&self.prepared, Some(p) if p.order == order.id) {
             return Ok(());
         }
         match self.open_order(order).await {
@@ -156,26 +180,24 @@ impl PortalSession for WebSession {
     }
 
     async fn submit_report(&mut self, order: &OrderToReport) -> Result<bool, StepError> {
-        let button = match self.prepared.take() {
-            Some((o, button)) if o == order.id => button,
+        let prepared = match self.prepared.take() {
+            Some(p) if p.order == order.id => p,
             _ => return Ok(false),
         };
-        let settings = self.settings();
-        let what = settings.report.describe(submit_index(&settings.report));
-        let outcome = match self.browser().click(&what, &button).await {
-            Ok(()) => self.await_answer(order).await,
-            Err(err) => Err(err),
-        };
-        let outcome = match outcome {
-            Ok(Answer::Taken) => {
-                self.parts.stats.reports.fetch_add(1, Ordering::Relaxed);
-                return Ok(true);
+        let outcome = match self.send_report(order, prepared).await {
+            Ok(Answer::Taken) if self.parts.settings.verify_after_submit => {
+                self.verify_report(order).await.map(|()| true)
             }
+            Ok(Answer::Taken) => Ok(true),
             Ok(Answer::LoggedOut) => self.sign_in().await.map(|()| false),
             Err(err) => Err(err),
         };
         match outcome {
-            Ok(taken) => Ok(taken),
+            Ok(true) => {
+                self.parts.stats.reports.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
             Err(err) => Err(self.evidence(err, "report", Some(&order.id)).await),
         }
     }
@@ -184,6 +206,12 @@ impl PortalSession for WebSession {
     /// any left after a grace period), so a permit given back or reused never
     /// overlaps a browser still exiting.
     async fn close(self) {
+        if self.browser().state().clicked {
+            // A click may have started a change: let the portal answer it.
+            if let Err(err) = self.browser().settle().await {
+                tracing::warn!(user = %self.parts.user.name, "closing the browser: {}", err.message());
+            }
+        }
         let client = self.parts.browser.client.clone();
         if tokio::time::timeout(Duration::from_secs(10), client.close())
             .await

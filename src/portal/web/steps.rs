@@ -3,6 +3,8 @@
 //! need no navigation run in the page as one script (`steps.js`), which also
 //! finds the element of the click that follows.
 
+use std::time::Instant;
+
 use fantoccini::elements::Element;
 use serde_json::{Value, json};
 
@@ -14,7 +16,16 @@ use crate::flow::{Choice, Flow, Locator, Step, Template, percent_encode};
 use crate::orders::OrderToReport;
 use crate::portal::{PortalUser, StepError};
 
-const STEPS_JS: &str = concat!(include_str!("find.js"), include_str!("steps.js"));
+const STEPS_JS: &str = concat!(
+    include_str!("find.js"),
+    include_str!("net.js"),
+    include_str!("steps.js")
+);
+const WIDGET_JS: &str = concat!(
+    include_str!("find.js"),
+    include_str!("net.js"),
+    include_str!("widget.js")
+);
 
 /// The values the placeholders take.
 pub(super) struct Vars<'a> {
@@ -57,7 +68,7 @@ impl Vars<'_> {
     }
 
     /// A URL: each placeholder percent-encoded.
-    fn url(&self, template: &Template) -> Result<String, String> {
+    pub fn url(&self, template: &Template) -> Result<String, String> {
         let path = template.render(|name| self.value(name, true), percent_encode)?;
         Ok(self.settings.url(&path))
     }
@@ -65,8 +76,9 @@ impl Vars<'_> {
 
 /// How a stretch of steps ended, when it did not fail.
 pub(super) enum Flowed {
-    /// Every step ran; the element found for the click that follows.
-    Done(Option<Element>),
+    /// Every step ran; the element found for the click that follows, and
+    /// the page's state (`net.js`) when it was found.
+    Done(Option<(Element, Value)>),
     /// The order already has a report (`reported_if` matched).
     Reported,
     /// The portal shows its login form: the session ended.
@@ -75,8 +87,23 @@ pub(super) enum Flowed {
 
 /// What a script of ops left.
 enum Flush {
-    Continue(Option<Element>),
+    Continue(Option<(Element, Value)>),
     Halt(Flowed),
+}
+
+/// How a WebDriver click that did not land says so: it is tried again.
+fn click_missed(err: &StepError) -> bool {
+    let StepError::Retryable(message) = err else {
+        return false;
+    };
+    [
+        "intercepted",
+        "stale element",
+        "not interactable",
+        "not clickable",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 pub(super) struct Runner<'a> {
@@ -98,7 +125,9 @@ impl Runner<'_> {
         for index in from..to {
             match &self.flow.steps[index] {
                 Step::Goto(template) => {
-                    if let Flush::Halt(halt) = self.flush(&mut ops, None).await? {
+                    if !ops.is_empty()
+                        && let Flush::Halt(halt) = self.flush(&mut ops, None).await?
+                    {
                         return Ok(halt);
                     }
                     let url = self
@@ -116,9 +145,10 @@ impl Runner<'_> {
                         Flush::Halt(halt) => return Ok(halt),
                         Flush::Continue(element) => element,
                     };
-                    let element = element.ok_or_else(|| self.missing(index))?;
-                    let what = self.flow.describe(index);
-                    self.browser.click(&what, &element).await?;
+                    let (element, _) = element.ok_or_else(|| self.missing(index, ""))?;
+                    if let Some(halt) = self.click(index, target, element).await? {
+                        return Ok(halt);
+                    }
                     self.traced(index).await;
                 }
                 step => {
@@ -140,6 +170,33 @@ impl Runner<'_> {
         match self.flush(&mut ops, find).await? {
             Flush::Halt(halt) => Ok(halt),
             Flush::Continue(element) => Ok(Flowed::Done(element)),
+        }
+    }
+
+    /// A real click on step `index`'s element. One that does not land (the
+    /// element moved, went stale or something covers it) is tried again,
+    /// the element found afresh, within the page timeout.
+    pub async fn click(
+        &self,
+        index: usize,
+        target: &Locator,
+        mut element: Element,
+    ) -> Result<Option<Flowed>, StepError> {
+        let what = self.flow.describe(index);
+        let deadline = Instant::now() + self.browser.page_timeout;
+        loop {
+            match self.browser.click(&what, &element).await {
+                Ok(()) => return Ok(None),
+                Err(err) if click_missed(&err) && Instant::now() < deadline => {
+                    tracing::debug!(step = %what, "the click did not land; trying it again");
+                }
+                Err(err) => return Err(err),
+            }
+            match self.flush(&mut Vec::new(), Some((index, target))).await? {
+                Flush::Halt(halt) => return Ok(Some(halt)),
+                Flush::Continue(Some((found, _))) => element = found,
+                Flush::Continue(None) => return Err(self.missing(index, "")),
+            }
         }
     }
 
@@ -182,6 +239,9 @@ impl Runner<'_> {
             Step::ReportedIf(target) => {
                 json!({"op": "reported_if", "index": index, "loc": loc(target)})
             }
+            Step::WaitGone(target) => {
+                json!({"op": "wait_gone", "index": index, "loc": loc(target)})
+            }
             other => {
                 return Err(StepError::Unfit(format!(
                     "{}: `{}` cannot run here",
@@ -192,7 +252,8 @@ impl Runner<'_> {
         })
     }
 
-    /// Runs the pending ops (and finds `find`'s element) in one script.
+    /// Runs the pending ops (and finds `find`'s element) in one script; a
+    /// select on a custom widget is worked between two scripts.
     async fn flush(
         &self,
         ops: &mut Vec<Value>,
@@ -201,51 +262,211 @@ impl Runner<'_> {
         if let Some((index, target)) = find {
             ops.push(json!({"op": "find", "index": index, "loc": {"kind": target.kind.script_name(), "value": target.value}}));
         }
-        if ops.is_empty() {
-            return Ok(Flush::Continue(None));
+        let mut ops = std::mem::take(ops);
+        let mut reloads = 0;
+        loop {
+            let left = self.browser.state().left.clone();
+            if ops.is_empty() && left.is_none() {
+                return Ok(Flush::Continue(None));
+            }
+            let timeout_ms = self.script_timeout_ms();
+            let login_form = self.login_form.map(super::session::login_form_json);
+            let first = ops.first().and_then(|op| op["index"].as_u64()).unwrap_or(0) as usize;
+            let what = self.flow.describe(first);
+            let args = vec![
+                Value::Array(ops.clone()),
+                json!(timeout_ms),
+                json!(login_form),
+                json!(left),
+            ];
+            let started = Instant::now();
+            let reply = self.browser.run_async(&what, STEPS_JS, args).await?;
+            self.browser.saw(&reply["doc"]);
+            let answer = &reply["answer"];
+            tracing::trace!(step = %what, ?answer, elapsed = ?started.elapsed(), "steps");
+            let index = |i: usize| answer[i].as_u64().map(|n| n as usize);
+            match answer[0].as_str().unwrap_or_default() {
+                "ok" => {
+                    let element = self.browser.element(&answer[1]);
+                    return Ok(Flush::Continue(element.map(|e| (e, answer[2].clone()))));
+                }
+                "same-document" if reloads < 2 => {
+                    // A goto to a route in the fragment stayed in the page:
+                    // load it afresh, as a person's reload would.
+                    reloads += 1;
+                    self.browser.reload().await?;
+                }
+                "same-document" => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: the page did not load afresh after opening it"
+                    )));
+                }
+                "widget" => {
+                    let at = index(1).unwrap_or(first);
+                    let widget = self
+                        .browser
+                        .element(&answer[2])
+                        .ok_or_else(|| self.missing(at, ""))?;
+                    let op = ops
+                        .iter()
+                        .find(|op| op["index"].as_u64() == Some(at as u64))
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(halt) = self.select_in_widget(at, &op, widget).await? {
+                        return Ok(Flush::Halt(halt));
+                    }
+                    ops.retain(|op| op["index"].as_u64().is_some_and(|i| i as usize > at));
+                }
+                "reported" => return Ok(Flush::Halt(Flowed::Reported)),
+                "login" => return Ok(Flush::Halt(Flowed::LoggedOut)),
+                "http" => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: the page answered HTTP {}",
+                        answer[1]
+                    )));
+                }
+                "missing" => {
+                    let why = answer[2].as_str().unwrap_or_default();
+                    return Err(self.missing(index(1).unwrap_or(first), why));
+                }
+                "option" => {
+                    let i = index(1).unwrap_or(first);
+                    return Err(self.unfit(i, "the list has no such option"));
+                }
+                "error" => {
+                    let i = index(1).unwrap_or(first);
+                    return Err(self.unfit(
+                        i,
+                        &format!(
+                            "the page script failed: {}",
+                            answer[2].as_str().unwrap_or("no reason given")
+                        ),
+                    ));
+                }
+                other => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: unexpected answer {other:?} from the page"
+                    )));
+                }
+            }
         }
-        let timeout_ms = (self.browser.page_timeout.as_millis() as u64 * 4 / 5).max(500);
-        let login_form = self.login_form.map(super::session::login_form_json);
-        let first = ops[0]["index"].as_u64().unwrap_or(0) as usize;
-        let what = self.flow.describe(first);
-        let args = vec![
-            Value::Array(std::mem::take(ops)),
-            json!(timeout_ms),
-            json!(login_form),
-        ];
-        let answer = self.browser.run_async(&what, STEPS_JS, args).await?;
-        let index = |i: usize| answer[i].as_u64().map(|n| n as usize);
-        match answer[0].as_str().unwrap_or_default() {
-            "ok" => Ok(Flush::Continue(self.browser.element(&answer[1]))),
-            "reported" => Ok(Flush::Halt(Flowed::Reported)),
-            "login" => Ok(Flush::Halt(Flowed::LoggedOut)),
-            "http" => Err(StepError::Retryable(format!(
-                "{what}: the page answered HTTP {}",
-                answer[1]
-            ))),
-            "missing" => Err(self.missing(index(1).unwrap_or(first))),
-            "option" => {
-                let i = index(1).unwrap_or(first);
-                Err(self.unfit(i, "the list has no such option"))
+    }
+
+    fn script_timeout_ms(&self) -> u64 {
+        (self.browser.page_timeout.as_millis() as u64 * 4 / 5).max(500)
+    }
+
+    /// A `select` on a custom widget, as a person works it: a real click
+    /// opens it, the option is clicked once the list holds still, and the
+    /// widget must then show that option. A click that closed the list
+    /// without a choice (it landed during the opening animation) opens it
+    /// again, within the page timeout.
+    async fn select_in_widget(
+        &self,
+        index: usize,
+        op: &Value,
+        widget: Element,
+    ) -> Result<Option<Flowed>, StepError> {
+        let what = self.flow.describe(index);
+        let deadline = Instant::now() + self.browser.page_timeout;
+        let (by, value) = (op["by"].clone(), op["value"].clone());
+        let widget_value = || serde_json::to_value(&widget).unwrap_or_default();
+        loop {
+            match self.browser.click(&what, &widget).await {
+                Ok(()) => {}
+                Err(err) if click_missed(&err) && Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
             }
-            "error" => {
-                let i = index(1).unwrap_or(first);
-                Err(self.unfit(i, answer[2].as_str().unwrap_or("the page script failed")))
+            let args = vec![
+                widget_value(),
+                by.clone(),
+                value.clone(),
+                Value::Null,
+                json!(self.script_timeout_ms()),
+                json!("pick"),
+            ];
+            let answer = self.browser.run_async(&what, WIDGET_JS, args).await?;
+            let option_text = answer[2].clone();
+            match answer[0].as_str().unwrap_or_default() {
+                "option" => {
+                    let option = self
+                        .browser
+                        .element(&answer[1])
+                        .ok_or_else(|| self.missing(index, "its option left the page"))?;
+                    match self.browser.click(&what, &option).await {
+                        Ok(()) => {}
+                        Err(err) if click_missed(&err) && Instant::now() < deadline => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                "closed" if Instant::now() < deadline => continue,
+                "closed" => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: clicking it opened no list of options"
+                    )));
+                }
+                "no-option" => {
+                    let shown: Vec<&str> = answer[1]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    return Err(self.unfit(
+                        index,
+                        &format!(
+                            "its list has no option {by} {value} (it shows: {})",
+                            shown.join(", ")
+                        ),
+                    ));
+                }
+                "busy" => {
+                    let why = answer[1].as_str().unwrap_or_default();
+                    return Err(StepError::Retryable(format!(
+                        "{what}: its option cannot be clicked: {why}"
+                    )));
+                }
+                _ => {
+                    return Err(StepError::Retryable(format!(
+                        "{what}: {}",
+                        answer[1].as_str().unwrap_or("the list could not be read")
+                    )));
+                }
             }
-            other => Err(StepError::Retryable(format!(
-                "{what}: unexpected answer {other:?} from the page"
-            ))),
+            let args = vec![
+                widget_value(),
+                by.clone(),
+                value.clone(),
+                option_text,
+                json!(self.script_timeout_ms().min(5_000)),
+                json!("check"),
+            ];
+            let answer = self.browser.run_async(&what, WIDGET_JS, args).await?;
+            self.browser.state().clicked = false;
+            return match answer[0].as_str().unwrap_or_default() {
+                "ok" => Ok(None),
+                _ => Err(StepError::Retryable(format!(
+                    "{what}: after the click on the option the widget shows {:?}, not the option {by} {value}",
+                    answer[1].as_str().unwrap_or_default()
+                ))),
+            };
         }
     }
 
     /// The page script searches for four fifths of `page_timeout` (the rest
     /// is the page's own time to answer); the step as a whole is bounded by
     /// `page_timeout`, which is the figure an operator set and looks for.
-    fn missing(&self, index: usize) -> StepError {
+    fn missing(&self, index: usize, why: &str) -> StepError {
         let secs = self.browser.page_timeout.as_secs_f64();
+        let why = if why.is_empty() {
+            "nothing on the page matches it"
+        } else {
+            why
+        };
         self.unfit(
             index,
-            &format!("nothing on the page matches it within portal.page_timeout ({secs:.0} s); check the selector against the page saved beside this error"),
+            &format!("{why} after portal.page_timeout ({secs:.0} s); check the selector against the page saved beside this error"),
         )
     }
 

@@ -116,8 +116,7 @@ fn a_portal_with_other_markup_and_transient_faults_has_every_open_order_reported
         || cluster.exited(worker),
     );
     assert_eq!(code, 0, "{}", cluster.worker_log("w"));
-    let progress = cluster.progress(run);
-    assert_eq!(progress["status"], "done", "{progress:#}");
+    let progress = cluster.assert_run_done(run);
     let pending: u64 = progress["users"]
         .as_array()
         .unwrap()

@@ -28,6 +28,8 @@ pub enum PortalApp {
     Sample,
     /// `examples/claims_portal.rs`: other markup, a two-step login, faults.
     Claims,
+    /// `examples/spa_portal.rs`: a single-page app over a JSON API.
+    Spa,
 }
 
 impl PortalApp {
@@ -35,6 +37,7 @@ impl PortalApp {
         match self {
             PortalApp::Sample => "sample_portal",
             PortalApp::Claims => "claims_portal",
+            PortalApp::Spa => "spa_portal",
         }
     }
 
@@ -42,6 +45,7 @@ impl PortalApp {
         match self {
             PortalApp::Sample => "sample portal listening on http://",
             PortalApp::Claims => "claims portal listening on http://",
+            PortalApp::Spa => "spa portal listening on http://",
         }
     }
 }
@@ -114,6 +118,14 @@ impl SamplePortal {
             .split_once("\r\n\r\n")
             .map(|(_, body)| body.to_string())
             .unwrap_or_default()
+    }
+
+    /// Every report the portal received, as its JSON lines.
+    pub fn report_lines(&self) -> Vec<Value> {
+        self.get("/_admin/reports")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("report line is JSON"))
+            .collect()
     }
 
     /// Every report the portal received, as (user, order).
@@ -329,6 +341,38 @@ impl WebCluster {
             *counts.entry(report).or_insert(0) += 1;
         }
         counts
+    }
+
+    /// Why orders failed: the first few distinct reasons, with counts.
+    pub fn order_failures(&self) -> Vec<(String, i64)> {
+        let conn = self.sandbox.conn();
+        conn.prepare(
+            "SELECT error, count(*) FROM run_orders WHERE status = 'failed'
+             GROUP BY error ORDER BY count(*) DESC LIMIT 8",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get(1)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Asserts the run is done, naming why orders failed otherwise.
+    #[track_caller]
+    pub fn assert_run_done(&self, run_id: i64) -> Value {
+        let progress = self.progress(run_id);
+        assert_eq!(
+            progress["status"],
+            "done",
+            "{progress:#}\norders failed: {:#?}",
+            self.order_failures()
+        );
+        progress
     }
 
     pub fn progress(&self, run_id: i64) -> Value {
