@@ -2,6 +2,8 @@
 //! portal (which reads and reports them) and the queue (which records them),
 //! so neither reaches into the other.
 
+pub mod sheet;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

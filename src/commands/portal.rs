@@ -94,8 +94,13 @@ impl TryArgs {
         // config's artifacts_dir says (that one is for the workers).
         let mut settings = settings.clone();
         settings.artifacts_dir = Some(dir.join("failed"));
-        let web =
-            Web::new(&settings, &ctx.config.browser, dir.join("failed"))?.with_trace(trace.clone());
+        let web = Web::new(
+            &settings,
+            &ctx.config.browser,
+            &ctx.config.retry,
+            dir.join("failed"),
+        )?
+        .with_trace(trace.clone());
         let user = PortalUser {
             name: self.user.clone(),
             login,
@@ -154,8 +159,22 @@ impl TryArgs {
             unreachable!("the web portal reads an export");
         };
         let csv = &settings.csv;
+        let read_as = match (csv.kind, &csv.sheet) {
+            (Some(crate::config::ExportKind::Xlsx), sheet) | (None, sheet @ Some(_)) => match sheet
+            {
+                Some(name) => format!("Excel, sheet `{name}`"),
+                None => "Excel, first sheet".into(),
+            },
+            (Some(crate::config::ExportKind::Csv), _) => {
+                format!("CSV, delimiter {:?}", csv.delimiter as char)
+            }
+            (None, None) => format!(
+                "CSV with delimiter {:?} or Excel, by its content",
+                csv.delimiter as char
+            ),
+        };
         println!(
-            "Export: {} orders; order id from column `{}`, status from `{}`{}, delimiter {:?}.",
+            "Export: {} orders; order id from column `{}`, status from `{}`{}; read as {read_as}.",
             orders.len(),
             csv.order_id,
             csv.status,
@@ -163,7 +182,6 @@ impl TryArgs {
                 .as_ref()
                 .map(|c| format!(", order page id from `{c}`"))
                 .unwrap_or_default(),
-            csv.delimiter as char
         );
         let due: Vec<&crate::orders::ExportedOrder> = orders
             .iter()

@@ -76,7 +76,7 @@ pub fn run(args: &WorkArgs, ctx: &Context) -> Result<ExitCode> {
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join("artifacts");
-            let portal = Web::new(settings, &ctx.config.browser, artifacts)?;
+            let portal = Web::new(settings, &ctx.config.browser, &ctx.config.retry, artifacts)?;
             let stats = portal.stats.clone();
             let result = runtime.block_on(drive(ctx, conn, portal, &options));
             let (browsers, logins, commands, reports) = stats.summary();

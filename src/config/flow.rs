@@ -422,4 +422,54 @@ mod tests {
         assert_eq!(err.0, "portal.report[4]");
         assert!(err.1.contains("cannot follow submit"), "{err:?}");
     }
+
+    #[test]
+    fn a_report_of_two_forms_has_two_parts_each_with_its_own_reported_if() {
+        let flow = steps(
+            r#"
+            [[report]]
+            goto = "/o/{order}"
+            [[report]]
+            reported_if = ".disputed"
+            [[report]]
+            check = "input[name=dispute]"
+            [[report]]
+            submit = "button.open-dispute"
+            [[report]]
+            confirm = ".flash"
+            [[report]]
+            goto = "/o/{order}/reason"
+            [[report]]
+            reported_if = ".reason-given"
+            [[report]]
+            fill = { selector = "textarea", value = "{comment}" }
+            [[report]]
+            submit = "button.send-reason"
+            [[report]]
+            confirm = { request = "POST /o/{order}/reason" }
+            [[report]]
+            click_if_present = ".close"
+            "#,
+        )
+        .unwrap();
+        let parts = flow.parts();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].from, parts[0].reported_if, parts[0].submit),
+            (0, 1, 3)
+        );
+        assert_eq!((parts[0].confirm, parts[0].next), (Some(4), 5));
+        assert_eq!(
+            (parts[1].from, parts[1].reported_if, parts[1].submit),
+            (5, 6, 8)
+        );
+        assert_eq!((parts[1].confirm, parts[1].next), (Some(9), 10));
+
+        let err = steps(
+            "[[report]]\ngoto = \"/o/{order}\"\n[[report]]\nreported_if = \"a\"\n[[report]]\nsubmit = \"b\"\n[[report]]\nsubmit = \"c\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.0, "portal.report[4]");
+        assert!(err.1.contains("its own reported_if"), "{err:?}");
+    }
 }

@@ -19,7 +19,7 @@ mod web;
 
 pub use browser::BrowserConfig;
 pub use values::check_listen;
-pub use web::{ExportFormat, WebPortal};
+pub use web::{ExportFormat, ExportKind, WebPortal};
 
 use file::{FilePortal, FileRetry, Given};
 use values::{
@@ -545,12 +545,12 @@ mod tests {
     #[test]
     fn a_wrong_key_in_the_export_table_is_refused_by_its_name() {
         let err = parse(
-            "[portal]\nkind = \"web\"\nbase_url = \"http://p\"\n[portal.export]\nformat = \"xlsx\"\n",
+            "[portal]\nkind = \"web\"\nbase_url = \"http://p\"\n[portal.export]\nformats = \"xlsx\"\n",
         )
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("in `portal.export`: unknown field `format`, expected one of `delimiter`, `columns`, `steps`"),
+            err.contains("in `portal.export`: unknown field `formats`, expected one of `format`, `sheet`, `delimiter`, `columns`, `steps`"),
             "{err}"
         );
         assert!(!err.contains("untagged"), "{err}");

@@ -58,10 +58,20 @@ pub struct WebPortal {
     pub logged_in: Option<Locator>,
 }
 
-/// The export's CSV dialect and the columns used (header names,
-/// case-insensitive).
+/// What the export is: a CSV file or an Excel workbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Csv,
+    Xlsx,
+}
+
+/// The export's kind (told by its content when not given), its CSV dialect
+/// or sheet, and the columns used (header names, case-insensitive).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportFormat {
+    pub kind: Option<ExportKind>,
+    /// The workbook's sheet; the first when not given.
+    pub sheet: Option<String>,
     pub delimiter: u8,
     pub order_id: String,
     pub status: String,
@@ -75,6 +85,8 @@ pub struct ExportFormat {
 impl Default for ExportFormat {
     fn default() -> Self {
         ExportFormat {
+            kind: None,
+            sheet: None,
             delimiter: b',',
             order_id: "order_id".into(),
             status: "status".into(),
@@ -196,6 +208,8 @@ impl<'de> Deserialize<'de> for FileExport {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FileExportTable {
+    format: Option<String>,
+    sheet: Option<String>,
     delimiter: Option<String>,
     columns: Option<FileColumns>,
     steps: Option<Vec<FileStep>>,
@@ -283,6 +297,39 @@ impl FilePortal {
             None => None,
             Some(FileExport::Steps(steps)) => Some(steps),
             Some(FileExport::Table(table)) => {
+                if let Some(f) = table.format {
+                    csv.kind = Some(match f.to_ascii_lowercase().as_str() {
+                        "csv" => ExportKind::Csv,
+                        "xlsx" => ExportKind::Xlsx,
+                        _ => {
+                            return Err(bad(
+                                origin,
+                                "portal.export.format",
+                                &format!("{f:?}"),
+                                "give \"csv\" or \"xlsx\" (or leave it out: the export's content tells)",
+                            ));
+                        }
+                    });
+                }
+                if let Some(sheet) = table.sheet {
+                    if sheet.trim().is_empty() {
+                        return Err(bad(
+                            origin,
+                            "portal.export.sheet",
+                            &"\"\"",
+                            "give the sheet's name, or leave it out for the first sheet",
+                        ));
+                    }
+                    if csv.kind == Some(ExportKind::Csv) {
+                        return Err(bad(
+                            origin,
+                            "portal.export.sheet",
+                            &sheet,
+                            "a CSV export has no sheets: set format = \"xlsx\" or leave sheet out",
+                        ));
+                    }
+                    csv.sheet = Some(sheet);
+                }
                 if let Some(d) = table.delimiter {
                     csv.delimiter = match d.as_bytes() {
                         [b] if d.is_ascii() && *b != b'"' && *b != b'\n' => *b,

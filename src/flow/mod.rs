@@ -29,7 +29,7 @@ impl FlowName {
     /// The placeholders its steps may use (besides `{column:NAME}` in the report).
     fn placeholders(self) -> &'static [&'static str] {
         match self {
-            FlowName::Login => &["user", "login", "password"],
+            FlowName::Login => &["user", "login", "password", "totp"],
             FlowName::Export => &["user", "login"],
             FlowName::Report => &["user", "login", "order", "reason", "comment"],
         }
@@ -267,6 +267,16 @@ impl Flow {
             return Vec::new();
         };
         let mut form = vec![password.clone()];
+        // A one-time code's field is part of the login form too: while it
+        // shows, the login is not done.
+        for step in &self.steps {
+            if let Step::Fill { target, value, .. } = step
+                && value.placeholders().contains(&"totp")
+                && !form.contains(target)
+            {
+                form.push(target.clone());
+            }
+        }
         let at = |target: &Locator| self.steps.iter().position(|s| s.target() == Some(target));
         if let (Some((first_at, first)), Some(password_at)) = (fills.first(), at(password))
             && *first_at < password_at
@@ -277,6 +287,13 @@ impl Flow {
             form.push((*first).clone());
         }
         form
+    }
+
+    /// Whether the flow types a one-time code (`{totp}`).
+    pub fn uses_totp(&self) -> bool {
+        self.steps.iter().any(|step| {
+            matches!(step, Step::Fill { value, .. } if value.placeholders().contains(&"totp"))
+        })
     }
 
     /// The login form's password field: the target of the `fill` that types
@@ -342,10 +359,12 @@ impl Flow {
                             ),
                         ));
                     }
-                    if p == "password" && !matches!(step, Step::Fill { .. }) {
+                    if (p == "password" || p == "totp") && !matches!(step, Step::Fill { .. }) {
                         return Err((
                             at(i),
-                            "`{password}` may only be typed into a field (`fill`), never put in a URL or a wait".into(),
+                            format!(
+                                "`{{{p}}}` may only be typed into a field (`fill`), never put in a URL or a wait"
+                            ),
                         ));
                     }
                 }
@@ -383,44 +402,141 @@ impl Flow {
                         "no step uses `{order}`: open the order's page, e.g. goto = \"/orders/{order}\"".into(),
                     ));
                 }
-                let (Some(probe), Some(submit)) = (position("reported_if"), position("submit"))
-                else {
+                if position("reported_if").is_none() || position("submit").is_none() {
                     return Err((
                         key.into(),
                         "the report flow needs reported_if = \"<shown once an order has a report>\" (asked before every submit, so nothing is sent twice) and submit = \"<the send button>\"".into(),
                     ));
-                };
-                if count("reported_if") != 1 || count("submit") != 1 || probe > submit {
-                    return Err((
-                        key.into(),
-                        "give one reported_if step, then one submit step".into(),
-                    ));
                 }
-                for (i, step) in steps.iter().enumerate().skip(submit + 1) {
-                    if !matches!(
-                        step,
-                        Step::Click(_)
-                            | Step::ClickIfPresent(_)
-                            | Step::WaitFor { .. }
-                            | Step::WaitGone(_)
-                            | Step::Confirm { .. }
-                    ) {
-                        return Err((
-                            at(i),
-                            format!(
-                                "`{}` cannot follow submit: after it come only click, click_if_present, wait_for, wait_gone and one confirm",
-                                step.action()
-                            ),
-                        ));
-                    }
-                }
-                if count("confirm") > 1 || position("confirm").is_some_and(|c| c < submit) {
-                    return Err((key.into(), "one confirm step follows the submit".into()));
-                }
+                check_parts(&steps, &at)?;
             }
         }
         Ok(Flow { name, steps })
     }
+}
+
+/// One part of a report flow: its own `reported_if`, then its `submit`,
+/// then the steps up to its answer. A report of two forms has two parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    /// Where the part's steps begin (its page, its `reported_if`, its form).
+    pub from: usize,
+    pub reported_if: usize,
+    pub submit: usize,
+    /// Its `confirm`, if it has one.
+    pub confirm: Option<usize>,
+    /// Where the steps between the submit and the answer end (the confirm,
+    /// or the next part's first step).
+    pub answer_at: usize,
+    /// Where the next part (or, after the last, the closing steps) begins.
+    pub next: usize,
+}
+
+impl Flow {
+    /// The report flow's parts (checked at load).
+    pub fn parts(&self) -> Vec<Part> {
+        let mut parts = Vec::new();
+        let mut from = 0;
+        let mut probe = None;
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                Step::ReportedIf(_) => probe = Some(i),
+                Step::Submit(_) => {
+                    let after = &self.steps[i + 1..];
+                    let end = after
+                        .iter()
+                        .position(|s| matches!(s, Step::ReportedIf(_) | Step::Goto(_)))
+                        .map_or(self.steps.len(), |n| i + 1 + n);
+                    let confirm = self.steps[i + 1..end]
+                        .iter()
+                        .position(|s| matches!(s, Step::Confirm { .. }))
+                        .map(|n| i + 1 + n);
+                    // The next part begins at its navigation, if any, right
+                    // after this part's answer.
+                    let next_probe = after
+                        .iter()
+                        .position(|s| matches!(s, Step::ReportedIf(_)))
+                        .map(|n| i + 1 + n);
+                    let next = match (confirm, next_probe) {
+                        (Some(c), Some(_)) => c + 1,
+                        (None, Some(_)) => end,
+                        (_, None) => confirm.map_or(self.steps.len(), |c| c + 1),
+                    };
+                    parts.push(Part {
+                        from,
+                        reported_if: probe.expect("checked at load: reported_if before submit"),
+                        submit: i,
+                        confirm,
+                        answer_at: confirm.unwrap_or(end),
+                        next,
+                    });
+                    from = next;
+                }
+                _ => {}
+            }
+        }
+        parts
+    }
+}
+
+/// Checks the parts of a report flow: each `submit` after its own
+/// `reported_if`; after a submit only what waits for or closes its answer
+/// (and, before the next part, a `goto`); one `confirm` per part.
+fn check_parts(steps: &[Step], at: &dyn Fn(usize) -> String) -> Result<(), (String, String)> {
+    let mut probe: Option<usize> = None;
+    let mut submitted: Option<usize> = None;
+    let mut confirmed = false;
+    for (i, step) in steps.iter().enumerate() {
+        match step {
+            Step::ReportedIf(_) if probe.is_some() => {
+                return Err((
+                    at(i),
+                    "each part of the report has one reported_if, then its submit".into(),
+                ));
+            }
+            Step::ReportedIf(_) => {
+                probe = Some(i);
+                submitted = None;
+                confirmed = false;
+            }
+            Step::Submit(_) if probe.is_none() => {
+                return Err((
+                    at(i),
+                    "a submit needs its own reported_if before it (asked before the submit, so nothing is sent twice)".into(),
+                ));
+            }
+            Step::Submit(_) => {
+                probe = None;
+                submitted = Some(i);
+            }
+            Step::Confirm { .. } if submitted.is_none() || confirmed => {
+                return Err((at(i), "one confirm step follows each submit".into()));
+            }
+            Step::Confirm { .. } => confirmed = true,
+            Step::Click(_) | Step::ClickIfPresent(_) | Step::WaitFor { .. } | Step::WaitGone(_) => {
+            }
+            Step::Goto(_)
+                if submitted.is_some()
+                    && steps[i..].iter().any(|s| matches!(s, Step::ReportedIf(_))) => {}
+            other if submitted.is_some() => {
+                return Err((
+                    at(i),
+                    format!(
+                        "`{}` cannot follow submit: after it come only click, click_if_present, wait_for, wait_gone and one confirm (and, before the next part's reported_if, a goto)",
+                        other.action()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if probe.is_some() {
+        return Err((
+            at(steps.len() - 1),
+            "the last reported_if has no submit after it".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ pub(super) struct PageState {
     pub left: Option<String>,
     /// A click since the last script: a request it started may be in flight.
     pub clicked: bool,
+    /// The last request id `net.js` reported.
+    pub seq: u64,
+    /// The document and request id when the last click was made.
+    pub click_mark: Option<(String, u64)>,
 }
 
 /// Waits until the page has no request in flight that changes something.
@@ -131,9 +135,10 @@ impl Browser {
 
     /// Notes the document a script ran in: once it is not the one a
     /// `goto` left, the goto is done.
-    pub fn saw(&self, doc: &Value) {
+    pub fn saw(&self, doc: &Value, seq: &Value) {
         if let Some(doc) = doc.as_str() {
             let mut page = self.state();
+            page.seq = seq.as_u64().unwrap_or(0);
             if page.left.as_deref() != Some(doc) {
                 page.left = None;
             }
@@ -172,7 +177,11 @@ impl Browser {
     }
 
     pub async fn click(&self, what: &str, element: &Element) -> Result<(), StepError> {
-        self.state().clicked = true;
+        {
+            let mut page = self.state();
+            page.clicked = true;
+            page.click_mark = page.doc.clone().map(|doc| (doc, page.seq));
+        }
         self.command(what, element.click()).await
     }
 }

@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::session::{WebSession, locator_json, login_form_json};
 use super::steps::Flowed;
-use crate::config::ExportFormat;
+use crate::config::{ExportFormat, ExportKind};
 use crate::flow::Step;
 use crate::orders::ExportedOrder;
+use crate::orders::sheet::{self, SheetError};
 use crate::portal::StepError;
 
 /// Takes the export through the page (`download.js`).
@@ -24,7 +25,7 @@ pub(super) const DOWNLOAD_JS: &str = concat!(
 
 impl WebSession {
     /// Runs the export flow and fetches the export through the page.
-    pub(super) async fn download(&mut self) -> Result<String, StepError> {
+    pub(super) async fn download(&mut self) -> Result<Vec<u8>, StepError> {
         let settings = self.settings();
         let flow = &settings.export;
         let last = flow.steps.len() - 1;
@@ -66,7 +67,7 @@ impl WebSession {
                                 "{what}: the page sent the export garbled: {err}"
                             ))
                         })?;
-                    return Ok(String::from_utf8_lossy(&bytes).into_owned());
+                    return Ok(bytes);
                 }
                 "html" => {
                     let status = answer[1].as_u64().unwrap_or(0);
@@ -117,16 +118,68 @@ pub enum ExportError {
     Damaged(String),
 }
 
-/// Parses the export by the configured columns.
-pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, ExportError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// Parses the export by the configured columns: CSV or an Excel workbook,
+/// as `portal.export.format` says, else as its content shows.
+pub fn parse(bytes: &[u8], format: &ExportFormat) -> Result<Vec<ExportedOrder>, ExportError> {
+    let binary = sheet::binary_kind(bytes);
+    let rows = match (format.kind, binary) {
+        (Some(ExportKind::Xlsx), _) | (None, Some(sheet::ZIP | sheet::OLE)) => {
+            sheet::read_rows(bytes, format.sheet.as_deref()).map_err(|err| match err {
+                SheetError::Damaged(why) => ExportError::Damaged(why),
+                SheetError::NoSuchSheet { wanted, found } => ExportError::Columns(format!(
+                    "the orders export has no sheet `{wanted}` (it has: {}); set portal.export.sheet to one of them",
+                    found.join(", ")
+                )),
+            })?
+        }
+        (_, Some(kind)) => {
+            let hint = if matches!(kind, sheet::ZIP | sheet::OLE) {
+                "; set portal.export.format = \"xlsx\""
+            } else {
+                ""
+            };
+            return Err(ExportError::Columns(format!(
+                "the orders export is {kind}, not CSV{hint}"
+            )));
+        }
+        (_, None) => csv_rows(bytes, format)?,
+    };
+    orders_from_rows(rows, format)
+}
+
+/// The records of a CSV export (RFC 4180), each field as it is written.
+fn csv_rows(bytes: &[u8], format: &ExportFormat) -> Result<Vec<Vec<String>>, ExportError> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(format.delimiter)
         .flexible(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| ExportError::Damaged(format!("cannot read the export's header: {e}")))?
+        .has_headers(false)
+        .from_reader(bytes);
+    let mut rows = Vec::new();
+    for (n, row) in reader.byte_records().enumerate() {
+        let row =
+            row.map_err(|e| ExportError::Damaged(format!("the orders export is damaged: {e}")))?;
+        let row = row
+            .iter()
+            .map(|field| String::from_utf8(field.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                ExportError::Damaged(format!("record {n} of the orders export is not UTF-8 text"))
+            })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The orders of an export's rows: the first row names the columns.
+fn orders_from_rows(
+    rows: Vec<Vec<String>>,
+    format: &ExportFormat,
+) -> Result<Vec<ExportedOrder>, ExportError> {
+    let mut rows = rows.into_iter();
+    let header: Vec<String> = rows
+        .next()
+        .unwrap_or_default()
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
@@ -142,7 +195,7 @@ pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, Ex
                 ExportError::Columns(format!(
                     "the orders export has no `{name}` column (it has: {}); set portal.export.columns.{key} to one of them{}",
                     header.join(", "),
-                    if header.len() == 1 {
+                    if header.len() == 1 && format.kind != Some(ExportKind::Xlsx) {
                         format!(", or portal.export.delimiter if `{delimiter}` is not the export's delimiter")
                     } else {
                         String::new()
@@ -160,9 +213,7 @@ pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, Ex
         ));
     }
     let mut orders = Vec::new();
-    for (n, row) in reader.records().enumerate() {
-        let row =
-            row.map_err(|e| ExportError::Damaged(format!("the orders export is damaged: {e}")))?;
+    for (n, row) in rows.enumerate() {
         if row.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -183,7 +234,10 @@ pub fn parse(text: &str, format: &ExportFormat) -> Result<Vec<ExportedOrder>, Ex
             .map(|(name, at)| {
                 (
                     name.clone(),
-                    row.get(*at).unwrap_or_default().trim().to_string(),
+                    row.get(*at)
+                        .map(|f| f.trim())
+                        .unwrap_or_default()
+                        .to_string(),
                 )
             })
             .collect();
@@ -213,7 +267,7 @@ mod tests {
         let csv = "\u{feff}date,order_id,\"amount\",status\r\n\
                    2024-01-01,ORD-1,\"1,200.00\",disputed\r\n\
                    2024-01-02,\"ORD-\"\"2\"\"\",3.00,delivered\r\n";
-        let orders = parse(csv, &ExportFormat::default()).unwrap();
+        let orders = parse(csv.as_bytes(), &ExportFormat::default()).unwrap();
         assert_eq!(
             orders,
             vec![order("ORD-1", "disputed"), order("ORD-\"2\"", "delivered")]
@@ -231,8 +285,9 @@ mod tests {
             status: "ORDER STATE".into(),
             url_id: None,
             extra: vec!["Total".into()],
+            ..ExportFormat::default()
         };
-        let orders = parse(csv, &format).unwrap();
+        let orders = parse(csv.as_bytes(), &format).unwrap();
         assert_eq!(orders.len(), 2);
         assert_eq!(orders[0].id, "SO/2026-00001#B");
         assert_eq!(orders[0].status, "Claim open");
@@ -242,7 +297,7 @@ mod tests {
 
     #[test]
     fn an_export_without_the_needed_columns_says_which_it_has_and_what_to_set() {
-        let err = parse("id,state\n1,x\n", &ExportFormat::default()).unwrap_err();
+        let err = parse(b"id,state\n1,x\n", &ExportFormat::default()).unwrap_err();
         let ExportError::Columns(message) = err else {
             panic!("{err:?}")
         };
@@ -251,6 +306,74 @@ mod tests {
                 && message.contains("id, state")
                 && message.contains("portal.export.columns.order_id"),
             "{message}"
+        );
+    }
+
+    use crate::orders::sheet::xlsx;
+
+    fn workbook() -> Vec<u8> {
+        use xlsx::Cell;
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        xlsx::workbook(&[(
+            "Claims",
+            vec![
+                vec![
+                    Cell::text("Reference"),
+                    Cell::text("State"),
+                    Cell::text("Date"),
+                ],
+                vec![Cell::Number(1001.0), Cell::text("open"), Cell::Date(date)],
+                vec![
+                    Cell::Number(12345678901.0),
+                    Cell::text("closed"),
+                    Cell::Empty,
+                ],
+            ],
+        )])
+    }
+
+    #[test]
+    fn an_excel_export_is_read_by_its_content_with_ids_and_dates_as_a_person_reads_them() {
+        let format = ExportFormat {
+            order_id: "reference".into(),
+            status: "state".into(),
+            extra: vec!["Date".into()],
+            ..ExportFormat::default()
+        };
+        let orders = parse(&workbook(), &format).unwrap();
+        assert_eq!(orders[0].id, "1001");
+        assert_eq!(orders[0].fields["Date"], "2026-11-03");
+        assert_eq!(orders[1].id, "12345678901");
+        let named = ExportFormat {
+            sheet: Some("claims".into()),
+            ..format.clone()
+        };
+        assert_eq!(parse(&workbook(), &named).unwrap().len(), 2);
+        let missing = ExportFormat {
+            sheet: Some("Orders".into()),
+            ..format
+        };
+        let Err(ExportError::Columns(message)) = parse(&workbook(), &missing) else {
+            panic!("a missing sheet")
+        };
+        assert!(
+            message.contains("no sheet `Orders` (it has: Claims)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_excel_file_read_as_csv_is_named_for_what_it_is_and_its_bytes_never_shown() {
+        let format = ExportFormat {
+            kind: Some(ExportKind::Csv),
+            ..ExportFormat::default()
+        };
+        let Err(ExportError::Columns(message)) = parse(&workbook(), &format) else {
+            panic!("an xlsx read as CSV")
+        };
+        assert_eq!(
+            message,
+            "the orders export is an Excel (.xlsx) or other ZIP file, not CSV; set portal.export.format = \"xlsx\""
         );
     }
 }

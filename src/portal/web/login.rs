@@ -10,14 +10,29 @@ use crate::portal::StepError;
 use std::sync::atomic::Ordering;
 
 /// Reads the page after the login flow: refused, logged in, or not yet.
+/// `mark` is the page when the last click was made ({doc, seq}): without a
+/// logged-in marker, "the form is gone" counts only once that click's
+/// navigation finished (a new document), or, in a single-page app, once the
+/// request it sent was answered.
 const LOGIN_STATE_JS: &str = concat!(
     include_str!("find.js"),
-    "const [error, loggedIn, form] = arguments;
+    include_str!("net.js"),
+    "const [error, loggedIn, form, mark] = arguments;
+const state = net();
 if (httpStatus() >= 400) return ['http', httpStatus()];
 if (document.readyState !== 'complete') return ['loading'];
 if (find(error)) return ['refused'];
-if (loggedIn) return find(loggedIn) ? ['in'] : ['waiting'];
-return form.some((l) => find(l)) ? ['waiting'] : ['in'];"
+const sent = mark && state.doc === mark.doc ? state.log.filter((e) => e.id > mark.seq) : [];
+const denied = sent.find((e) => e.status === 401 || e.status === 403);
+if (denied) return ['denied', denied.status];
+const fault = pageRequestFault();
+if (loggedIn) return find(loggedIn) ? ['in'] : fault ? ['http', fault] : ['waiting'];
+if (form.some((l) => find(l))) return fault ? ['http', fault] : ['waiting'];
+if (changesInFlight().length) return ['waiting'];
+if (mark && state.doc === mark.doc && !sent.some((e) => e.status >= 200 && e.status < 400)) {
+  return fault ? ['http', fault] : ['waiting'];
+}
+return ['in'];"
 );
 
 impl WebSession {
@@ -30,7 +45,7 @@ impl WebSession {
         let result = if login.generation > self.generation && !login.cookies.is_empty() {
             self.take_cookies(&login.cookies).await
         } else {
-            self.log_in().await.map(|cookies| {
+            self.log_in_retrying().await.map(|cookies| {
                 login.generation += 1;
                 login.cookies = cookies;
             })
@@ -65,6 +80,29 @@ impl WebSession {
         Ok(())
     }
 
+    /// Logs in; a transient fault (an HTTP 5xx, a timeout, a page still
+    /// loading, an element gone stale) is tried again in place, up to
+    /// `retry.order_attempts` with `retry.order_backoff`, as an order's is.
+    /// A refused login is not.
+    async fn log_in_retrying(
+        &self,
+    ) -> Result<Vec<fantoccini::cookies::Cookie<'static>>, StepError> {
+        let retry = &self.parts.retry;
+        let mut backoff = retry.order_backoff();
+        let mut attempt = 1;
+        loop {
+            match self.log_in().await {
+                Err(StepError::Retryable(why)) if attempt < retry.order_attempts => {
+                    let wait = backoff.next_delay();
+                    tracing::warn!(user = %self.parts.user.name, attempt, error = %why, "login failed; trying it again in {:.1} s", wait.as_secs_f64());
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Runs the login flow, waits for its outcome, and keeps the session's
     /// cookies (never logged).
     async fn log_in(&self) -> Result<Vec<fantoccini::cookies::Cookie<'static>>, StepError> {
@@ -81,6 +119,7 @@ impl WebSession {
             ));
         }
         self.await_login().await?;
+        self.browser().state().clicked = false;
         let client = &self.browser().client;
         self.browser()
             .command("reading the session cookies", client.get_all_cookies())
@@ -92,14 +131,25 @@ impl WebSession {
     /// a page still loading is neither.
     async fn await_login(&self) -> Result<(), StepError> {
         let settings = self.settings();
+        let mark = self.browser().state().click_mark.clone();
         let args = vec![
             settings.login_error.as_ref().map(locator_json).into(),
             settings.logged_in.as_ref().map(locator_json).into(),
             login_form_json(&settings.login_form),
+            mark.map(|(doc, seq)| serde_json::json!({"doc": doc, "seq": seq}))
+                .into(),
         ];
         let deadline = Instant::now() + settings.page_timeout;
         let user = &self.parts.user;
         let hint = || super::credentials::hint(&settings, &user.name);
+        let refused_with = |status: serde_json::Value| {
+            StepError::Fatal(format!(
+                "the portal answered HTTP {status} to the login of `{}` as `{}`; check the password in {}",
+                user.name,
+                user.login,
+                hint()
+            ))
+        };
         loop {
             let answer = self
                 .browser()
@@ -127,9 +177,16 @@ impl WebSession {
                 }
                 "http" => {
                     let status = answer.map(|v| v[1].clone()).unwrap_or_default();
+                    if status == 401 || status == 403 {
+                        return Err(refused_with(status));
+                    }
                     return Err(StepError::Retryable(format!(
                         "the page after the login answered HTTP {status}"
                     )));
+                }
+                "denied" => {
+                    let status = answer.map(|v| v[1].clone()).unwrap_or_default();
+                    return Err(refused_with(status));
                 }
                 _ if Instant::now() >= deadline => {
                     let marker = match &settings.logged_in {

@@ -15,6 +15,7 @@ mod processes;
 mod report;
 mod session;
 mod steps;
+pub mod totp;
 mod trace;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use anyhow::{Context as _, Result};
 use fantoccini::cookies::Cookie;
 
 use super::{Portal, PortalUser, StepError};
-use crate::config::{BrowserConfig, WebPortal};
+use crate::config::{BrowserConfig, RetryPolicy, WebPortal};
 use credentials::Credentials;
 use driver::Driver;
 pub use evidence::safe as safe_name;
@@ -46,6 +47,7 @@ pub struct Web {
     pub stats: Arc<BrowserStats>,
     /// `portal try`: the page saved after every step.
     trace: Option<Arc<Trace>>,
+    retry: RetryPolicy,
 }
 
 /// What the browsers of this worker did, for the log and the benchmark.
@@ -92,7 +94,12 @@ impl CookieJar {
 impl Web {
     /// Starts (or finds) the WebDriver server; `artifacts` is used when the
     /// config names no `artifacts_dir`.
-    pub fn new(settings: &WebPortal, browser: &BrowserConfig, artifacts: PathBuf) -> Result<Web> {
+    pub fn new(
+        settings: &WebPortal,
+        browser: &BrowserConfig,
+        retry: &RetryPolicy,
+        artifacts: PathBuf,
+    ) -> Result<Web> {
         let artifacts = settings.artifacts_dir.clone().unwrap_or(artifacts);
         let scratch = std::env::temp_dir().join(format!("reporter-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)
@@ -106,6 +113,7 @@ impl Web {
             jar: Arc::default(),
             stats: Arc::default(),
             trace: None,
+            retry: retry.clone(),
         })
     }
 
@@ -135,6 +143,28 @@ impl Portal for Web {
             .credentials
             .password(&user.name)
             .map_err(StepError::Fatal)?;
+        let totp = if self.settings.login.uses_totp() {
+            match self
+                .credentials
+                .totp(&user.name)
+                .map_err(StepError::Fatal)?
+            {
+                Some(totp) => Some(totp),
+                None => {
+                    let file = self
+                        .credentials
+                        .totp_file(&user.name)
+                        .map(|f| format!("`{}`", f.display()))
+                        .unwrap_or_else(|e| e);
+                    return Err(StepError::Fatal(format!(
+                        "the login flow types {{totp}}, but {file} does not exist: put `{}`'s one-time code secret there (the base32 secret or the otpauth:// URI its authenticator app was given), readable by its owner only",
+                        user.name
+                    )));
+                }
+            }
+        } else {
+            None
+        };
         let n = self.stats.browsers.fetch_add(1, Ordering::Relaxed);
         let dir = self.scratch.join(format!("session-{n}"));
         let profile = dir.join("profile");
@@ -161,12 +191,14 @@ impl Portal for Web {
             },
             user: user.clone(),
             password,
+            totp,
             settings: self.settings.clone(),
             login: self.jar.of(&user.name),
             dir,
             artifacts: self.artifacts.clone(),
             stats: self.stats.clone(),
             trace: self.trace.clone(),
+            retry: self.retry.clone(),
         });
         match session.sign_in().await {
             Ok(()) => Ok(session),

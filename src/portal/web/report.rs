@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::session::{WebSession, locator_json, login_form_json};
 use super::steps::Flowed;
-use crate::flow::{Flow, Locator, RequestPattern, Step};
+use crate::flow::{Flow, Locator, Part, RequestPattern, Step};
 use crate::orders::OrderToReport;
 use crate::portal::{PortalSession, StepError};
 
@@ -20,11 +20,10 @@ const ANSWER_JS: &str = concat!(
     include_str!("answer.js")
 );
 
-/// The report flow's parts around its submit.
+/// One part of the report flow around its submit, as the answer script
+/// needs it.
 pub(super) struct Shape<'a> {
-    pub submit: usize,
-    /// The confirm step's index, if any.
-    pub confirm: Option<usize>,
+    pub part: Part,
     pub button: &'a Locator,
     pub confirmation: Option<&'a Locator>,
     pub form_error: Option<&'a Locator>,
@@ -33,16 +32,11 @@ pub(super) struct Shape<'a> {
 }
 
 impl Shape<'_> {
-    pub fn of(flow: &Flow) -> Shape<'_> {
-        let submit = submit_index(flow);
-        let Some(Step::Submit(button)) = flow.steps.get(submit) else {
-            unreachable!("checked at load: the report flow has a submit step");
+    pub fn of(flow: &Flow, part: Part) -> Shape<'_> {
+        let Step::Submit(button) = &flow.steps[part.submit] else {
+            unreachable!("checked at load: a part ends with its submit");
         };
-        let confirm = flow
-            .steps
-            .iter()
-            .position(|s| matches!(s, Step::Confirm { .. }));
-        let (confirmation, form_error, request) = match confirm.map(|c| &flow.steps[c]) {
+        let (confirmation, form_error, request) = match part.confirm.map(|c| &flow.steps[c]) {
             Some(Step::Confirm {
                 target,
                 error,
@@ -50,13 +44,12 @@ impl Shape<'_> {
             }) => (target.as_ref(), error.as_ref(), request.as_ref()),
             _ => (None, None, None),
         };
-        let reported = flow.steps.iter().find_map(|s| match s {
+        let reported = match &flow.steps[part.reported_if] {
             Step::ReportedIf(target) => Some(target),
             _ => None,
-        });
+        };
         Shape {
-            submit,
-            confirm,
+            part,
             button,
             confirmation,
             form_error,
@@ -67,107 +60,138 @@ impl Shape<'_> {
 }
 
 impl WebSession {
-    /// Runs the report flow up to its submit: `true` if the order already
-    /// has a report; else the form is filled and its submit button kept,
-    /// with the page's state when it was found.
+    /// Runs the report flow up to the submit of its first part the portal
+    /// does not hold yet: `true` if it holds every part (the order already
+    /// has its report); else that part's form is filled and its submit
+    /// button kept.
     pub(super) async fn open_order(&mut self, order: &OrderToReport) -> Result<bool, StepError> {
         self.prepared = None;
+        match self.open_part(order, 0).await? {
+            None => Ok(true),
+            Some(prepared) => {
+                self.prepared = Some(prepared);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Runs parts `first..` up to the submit of the first one whose
+    /// `reported_if` does not show (a part the portal holds is skipped).
+    async fn open_part(
+        &mut self,
+        order: &OrderToReport,
+        first: usize,
+    ) -> Result<Option<Prepared>, StepError> {
         let settings = self.settings();
         let flow = &settings.report;
-        let submit = submit_index(flow);
-        for fresh in [false, true] {
-            match self.run(flow, Some(order), 0, submit).await? {
-                Flowed::Reported => return Ok(true),
+        let parts = flow.parts();
+        let mut index = first;
+        let mut relogged = false;
+        while let Some(part) = parts.get(index) {
+            match self.run(flow, Some(order), part.from, part.submit).await? {
+                Flowed::Reported => index += 1,
                 Flowed::Done(Some((button, mark))) => {
-                    self.prepared = Some(Prepared {
+                    return Ok(Some(Prepared {
                         order: order.id.clone(),
+                        part: index,
                         button,
                         mark,
-                    });
-                    return Ok(false);
+                    }));
                 }
                 Flowed::Done(None) => {
                     return Err(StepError::Unfit(format!(
                         "{}: nothing on the page matches it",
-                        flow.describe(submit)
+                        flow.describe(part.submit)
                     )));
                 }
-                Flowed::LoggedOut if !fresh => self.sign_in().await?,
-                Flowed::LoggedOut => break,
+                Flowed::LoggedOut if !relogged => {
+                    // The session ended: log in again and begin the order anew.
+                    self.sign_in().await?;
+                    relogged = true;
+                    index = 0;
+                }
+                Flowed::LoggedOut => {
+                    return Err(StepError::Retryable(format!(
+                        "the portal asked to log in again right after a login, on {}",
+                        order.id
+                    )));
+                }
             }
         }
-        Err(StepError::Retryable(format!(
-            "the portal asked to log in again right after a login, on {}",
-            order.id
-        )))
+        Ok(None)
     }
 
-    /// Clicks the submit, runs the steps between it and the confirm, reads
-    /// the portal's answer, then runs the steps after the confirm.
+    /// Sends the prepared part and every part after it the portal does not
+    /// hold: clicks its submit, runs the steps up to its confirm and reads the
+    /// portal's answer. The order is reported once its last part is
+    /// confirmed; then the steps after the last confirm run.
     pub(super) async fn send_report(
         &mut self,
         order: &OrderToReport,
-        prepared: Prepared,
+        mut prepared: Prepared,
     ) -> Result<Answer, StepError> {
         let settings = self.settings();
         let flow = &settings.report;
-        let shape = Shape::of(flow);
-        let end = shape.confirm.unwrap_or(flow.steps.len());
-        if let Some(Flowed::LoggedOut) = self
-            .click(
-                flow,
-                Some(order),
-                shape.submit,
-                shape.button,
-                prepared.button,
-            )
-            .await?
-        {
-            return Ok(Answer::LoggedOut);
+        let parts = flow.parts();
+        loop {
+            let shape = Shape::of(flow, parts[prepared.part]);
+            let part = shape.part;
+            if let Some(Flowed::LoggedOut) = self
+                .click(
+                    flow,
+                    Some(order),
+                    part.submit,
+                    shape.button,
+                    prepared.button,
+                )
+                .await?
+            {
+                return Ok(Answer::LoggedOut);
+            }
+            if let Flowed::LoggedOut = self
+                .run(flow, Some(order), part.submit + 1, part.answer_at)
+                .await?
+            {
+                return Ok(Answer::LoggedOut);
+            }
+            if let Answer::LoggedOut = self.await_answer(order, &shape, &prepared.mark).await? {
+                return Ok(Answer::LoggedOut);
+            }
+            match self.open_part(order, prepared.part + 1).await? {
+                Some(next) => prepared = next,
+                None => break,
+            }
         }
-        if let Flowed::LoggedOut = self.run(flow, Some(order), shape.submit + 1, end).await? {
-            return Ok(Answer::LoggedOut);
-        }
-        let answer = self.await_answer(order, &shape, &prepared.mark).await?;
-        if let (Answer::Taken, Some(confirm)) = (&answer, shape.confirm)
-            && confirm + 1 < flow.steps.len()
-        {
+        let last = parts[parts.len() - 1];
+        if last.confirm.is_some() && last.next < flow.steps.len() {
             // The portal took the report: a step after the confirm that
             // fails (closing a message) does not undo that.
             if let Err(err) = self
-                .run(flow, Some(order), confirm + 1, flow.steps.len())
+                .run(flow, Some(order), last.next, flow.steps.len())
                 .await
             {
                 tracing::warn!(order = %order.id, "the report was taken, but a step after its confirm failed: {}", err.message());
             }
         }
-        Ok(answer)
+        Ok(Answer::Taken)
     }
 
     /// Loads the order's page afresh after a confirmed report
-    /// (`verify_after_submit`): the report counts only if `reported_if`
-    /// shows there.
+    /// (`verify_after_submit`): the report counts only if every part's
+    /// `reported_if` shows.
     pub(super) async fn verify_report(&mut self, order: &OrderToReport) -> Result<(), StepError> {
-        let settings = self.settings();
-        let flow = &settings.report;
-        let submit = submit_index(flow);
-        for fresh in [false, true] {
-            match self.run(flow, Some(order), 0, submit).await? {
-                Flowed::Reported => return Ok(()),
-                Flowed::Done(_) => {
-                    return Err(StepError::Retryable(format!(
-                        "portal.verify_after_submit: the page of {} loaded afresh does not show reported_if after the report was confirmed; the report is not recorded",
-                        order.id
-                    )));
-                }
-                Flowed::LoggedOut if !fresh => self.sign_in().await?,
-                Flowed::LoggedOut => break,
+        match self.open_part(order, 0).await? {
+            None => Ok(()),
+            Some(prepared) => {
+                let settings = self.settings();
+                let part = settings.report.parts()[prepared.part];
+                Err(StepError::Retryable(format!(
+                    "portal.verify_after_submit: the page of {} loaded afresh does not show {} after the report was confirmed; the report is not recorded",
+                    order.id,
+                    settings.report.describe(part.reported_if)
+                )))
             }
         }
-        Err(StepError::Retryable(format!(
-            "the portal asked to log in again right after a login, verifying {}",
-            order.id
-        )))
     }
 
     /// Reads the portal's answer to a submit, up to the page timeout.
@@ -185,7 +209,7 @@ impl WebSession {
                 let url = vars.url(&r.path).map_err(|why| {
                     StepError::Unfit(format!(
                         "{}: {why}",
-                        flow.describe(shape.confirm.unwrap_or(0))
+                        flow.describe(shape.part.answer_at.min(flow.steps.len() - 1))
                     ))
                 })?;
                 json!({"method": r.method, "url": url, "status": r.status})
@@ -201,7 +225,7 @@ impl WebSession {
             mark.clone(),
             request,
         ];
-        let what = flow.describe(shape.confirm.unwrap_or(shape.submit));
+        let what = flow.describe(shape.part.confirm.unwrap_or(shape.part.submit));
         let deadline = Instant::now() + settings.page_timeout;
         let mut missing;
         let mut seen = false;
@@ -222,7 +246,7 @@ impl WebSession {
             };
             match answer[0].as_str().unwrap_or_default() {
                 "confirmed" => {
-                    self.browser().saw(&answer[1]["doc"]);
+                    self.browser().saw(&answer[1]["doc"], &answer[1]["seq"]);
                     return Ok(Answer::Taken);
                 }
                 "login" => return Ok(Answer::LoggedOut),
@@ -275,18 +299,12 @@ impl WebSession {
     }
 }
 
-/// The index of the report flow's submit step (checked at load).
-pub(super) fn submit_index(flow: &Flow) -> usize {
-    flow.steps
-        .iter()
-        .position(|s| matches!(s, Step::Submit(_)))
-        .expect("checked at load: the report flow has a submit step")
-}
-
 /// An order's report form, filled in: its submit button and the page's
 /// state when it was found (what the submit's requests are told apart by).
 pub(super) struct Prepared {
     pub order: String,
+    /// Which part of the report flow.
+    pub part: usize,
     pub button: Element,
     pub mark: serde_json::Value,
 }

@@ -16,9 +16,10 @@ use super::evidence::{self, Place};
 use super::export::{self, ExportError};
 use super::report::{Answer, Prepared};
 use super::steps::{Flowed, Runner, Vars};
+use super::totp::Totp;
 use super::trace::Trace;
 use super::{BrowserStats, Login, processes};
-use crate::config::WebPortal;
+use crate::config::{RetryPolicy, WebPortal};
 use crate::flow::{Flow, Locator};
 use crate::orders::{OrderToReport, Pending};
 use crate::portal::{JobScope, PortalSession, PortalUser, StepError};
@@ -28,12 +29,16 @@ pub(super) struct Parts {
     pub browser: Browser,
     pub user: PortalUser,
     pub password: Password,
+    /// The one-time code's secret, when the login flow types `{totp}`.
+    pub totp: Option<Totp>,
     pub settings: Arc<WebPortal>,
     pub login: Arc<tokio::sync::Mutex<Login>>,
     pub dir: PathBuf,
     pub artifacts: PathBuf,
     pub stats: Arc<BrowserStats>,
     pub trace: Option<Arc<Trace>>,
+    /// How a login that failed on a transient fault is tried again.
+    pub retry: RetryPolicy,
 }
 
 pub struct WebSession {
@@ -81,6 +86,7 @@ impl WebSession {
         Vars {
             user: &self.parts.user,
             password: logging_in.then_some(&self.parts.password),
+            totp: self.parts.totp.as_ref().filter(|_| logging_in),
             order,
             settings: &self.parts.settings,
         }

@@ -23,7 +23,7 @@
 //   ["error", index, text]    op `index` failed (an invalid selector, ...)
 const [ops, timeoutMs, loginForm, avoidDoc, reply] = arguments;
 // Every answer says which document gave it.
-const done = (answer) => reply({ answer, doc: net().doc });
+const done = (answer) => reply({ answer, doc: net().doc, seq: net().seq });
 
 function shown(el) {
   return !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";

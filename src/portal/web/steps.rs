@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::browser::Browser;
 use super::credentials::Password;
+use super::totp::Totp;
 use super::trace::Trace;
 use crate::config::WebPortal;
 use crate::flow::{Choice, Flow, Locator, Step, Template, percent_encode};
@@ -31,6 +32,8 @@ const WIDGET_JS: &str = concat!(
 pub(super) struct Vars<'a> {
     pub user: &'a PortalUser,
     pub password: Option<&'a Password>,
+    /// The one-time code's secret (while logging in).
+    pub totp: Option<&'a Totp>,
     pub order: Option<&'a OrderToReport>,
     pub settings: &'a WebPortal,
 }
@@ -42,6 +45,7 @@ impl Vars<'_> {
             "user" => self.user.name.clone(),
             "login" => self.user.login.clone(),
             "password" => self.password?.expose().to_string(),
+            "totp" => self.totp?.code_for_now(unix_now()).0,
             "reason" => self.settings.report_reason.clone(),
             "comment" => self.settings.report_comment.clone(),
             "order" => {
@@ -72,6 +76,12 @@ impl Vars<'_> {
         let path = template.render(|name| self.value(name, true), percent_encode)?;
         Ok(self.settings.url(&path))
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// How a stretch of steps ended, when it did not fail.
@@ -152,6 +162,15 @@ impl Runner<'_> {
                     self.traced(index).await;
                 }
                 step => {
+                    if let (Step::Fill { value, .. }, Some(totp)) = (step, self.vars.totp)
+                        && value.placeholders().contains(&"totp")
+                    {
+                        // A code about to expire is not typed: wait for the next.
+                        let (_, wait) = totp.code_for_now(unix_now());
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
                     ops.push(self.op(index, step)?);
                     if self.trace.is_some() {
                         if let Flush::Halt(halt) = self.flush(&mut ops, None).await? {
@@ -281,7 +300,7 @@ impl Runner<'_> {
             ];
             let started = Instant::now();
             let reply = self.browser.run_async(&what, STEPS_JS, args).await?;
-            self.browser.saw(&reply["doc"]);
+            self.browser.saw(&reply["doc"], &reply["seq"]);
             let answer = &reply["answer"];
             tracing::trace!(step = %what, ?answer, elapsed = ?started.elapsed(), "steps");
             let index = |i: usize| answer[i].as_u64().map(|n| n as usize);
