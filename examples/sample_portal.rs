@@ -545,7 +545,7 @@ impl Response {
         Response {
             status: 200,
             content_type,
-            body,
+            body: body.into_bytes(),
             headers,
         }
     }

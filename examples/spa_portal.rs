@@ -653,7 +653,7 @@ impl Response {
         Response {
             status: 200,
             content_type,
-            body,
+            body: body.into_bytes(),
             headers: Vec::new(),
         }
     }

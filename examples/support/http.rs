@@ -51,7 +51,8 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
-    pub body: String,
+    /// The bytes sent as they are (text or a binary download).
+    pub body: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -91,7 +92,7 @@ fn connection(stream: TcpStream, handle: &(dyn Fn(Request) -> Response + Send + 
                 let answer = Response {
                     status,
                     content_type: "text/plain",
-                    body: String::new(),
+                    body: Vec::new(),
                     headers: Vec::new(),
                 };
                 let _ = write_response(&mut writer, &answer, false);
@@ -217,7 +218,7 @@ fn write_response(
         if keep_alive { "keep-alive" } else { "close" }
     ));
     let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(answer.body.as_bytes());
+    bytes.extend_from_slice(&answer.body);
     writer.write_all(&bytes)?;
     writer.flush()
 }

@@ -4,6 +4,7 @@
 mod flows;
 mod grid;
 mod import;
+mod portal_demands;
 mod sessions;
 mod single_page;
 

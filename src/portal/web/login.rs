@@ -110,9 +110,16 @@ impl WebSession {
         self.parts.stats.logins.fetch_add(1, Ordering::Relaxed);
         tracing::info!(user = %self.parts.user.name, "logging in to the portal");
         let steps = settings.login.steps.len();
-        if let Flowed::Reported | Flowed::LoggedOut =
-            self.run(&settings.login, None, 0, steps).await?
-        {
+        let flowed = match self.run(&settings.login, None, 0, steps).await {
+            Ok(flowed) => flowed,
+            // A step after the password (a code field) that never came: the
+            // portal may have refused the password on the page it showed.
+            Err(err @ (StepError::Retryable(_) | StepError::Unfit(_))) => {
+                return Err(self.refusal().await.unwrap_or(err));
+            }
+            Err(err) => return Err(err),
+        };
+        if let Flowed::Reported | Flowed::LoggedOut = flowed {
             return Err(StepError::Unfit(
                 "the login flow halted before its end (a reported_if step has no place there)"
                     .into(),
@@ -124,6 +131,38 @@ impl WebSession {
         self.browser()
             .command("reading the session cookies", client.get_all_cookies())
             .await
+    }
+
+    /// The refusal the page shows, if it shows one: the login error, or an
+    /// HTTP 401 or 403 answer.
+    async fn refusal(&self) -> Option<StepError> {
+        let settings = self.settings();
+        let args = vec![
+            settings.login_error.as_ref().map(locator_json).into(),
+            serde_json::Value::Null,
+            login_form_json(&settings.login_form),
+            serde_json::Value::Null,
+        ];
+        let answer = self
+            .browser()
+            .run("reading the page of the login", LOGIN_STATE_JS, args)
+            .await
+            .ok()?;
+        let user = &self.parts.user;
+        let hint = super::credentials::hint(&settings, &user.name);
+        match answer[0].as_str()? {
+            "refused" => Some(StepError::Fatal(format!(
+                "the portal refused the login of `{}` as `{}`; check the password in {hint}",
+                user.name, user.login
+            ))),
+            "http" | "denied" if matches!(answer[1].as_u64(), Some(401 | 403)) => {
+                Some(StepError::Fatal(format!(
+                    "the portal answered HTTP {} to the login of `{}` as `{}`; check the password in {hint}",
+                    answer[1], user.name, user.login
+                )))
+            }
+            _ => None,
+        }
     }
 
     /// Waits, up to the page timeout, until the page after the login says
