@@ -134,8 +134,9 @@ impl Browser {
     }
 
     /// Notes the document a script ran in: once it is not the one a
-    /// `goto` left, the goto is done.
-    pub fn saw(&self, doc: &Value, seq: &Value) {
+    /// `goto` left, the goto is done. `busy`: whether a change the page sent
+    /// is still in flight (else nothing needs awaiting before leaving).
+    pub fn saw(&self, doc: &Value, seq: &Value, busy: bool) {
         if let Some(doc) = doc.as_str() {
             let mut page = self.state();
             page.seq = seq.as_u64().unwrap_or(0);
@@ -143,7 +144,7 @@ impl Browser {
                 page.left = None;
             }
             page.doc = Some(doc.to_string());
-            page.clicked = false;
+            page.clicked &= busy;
         }
     }
 

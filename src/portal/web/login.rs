@@ -11,9 +11,9 @@ use std::sync::atomic::Ordering;
 
 /// Reads the page after the login flow: refused, logged in, or not yet.
 /// `mark` is the page when the last click was made ({doc, seq}): without a
-/// logged-in marker, "the form is gone" counts only once that click's
-/// navigation finished (a new document), or, in a single-page app, once the
-/// request it sent was answered.
+/// logged-in marker, "the form is gone" counts only once nothing the click
+/// started is still under way: no form it submitted still navigating away
+/// from this document, no change in flight.
 const LOGIN_STATE_JS: &str = concat!(
     include_str!("find.js"),
     include_str!("net.js"),
@@ -29,10 +29,12 @@ const fault = pageRequestFault();
 if (loggedIn) return find(loggedIn) ? ['in'] : fault ? ['http', fault] : ['waiting'];
 if (form.some((l) => find(l))) return fault ? ['http', fault] : ['waiting'];
 if (changesInFlight().length) return ['waiting'];
-if (mark && state.doc === mark.doc && !sent.some((e) => e.status >= 200 && e.status < 400)) {
-  return fault ? ['http', fault] : ['waiting'];
-}
-return ['in'];"
+let leaving = false;
+try {
+  const submitted = JSON.parse(sessionStorage.getItem('__reporterForm') || 'null');
+  leaving = !!submitted && submitted.doc === state.doc && (!mark || submitted.seq >= mark.seq);
+} catch (e) { /* no storage: nothing known of a pending submit */ }
+return leaving ? ['waiting'] : ['in'];"
 );
 
 impl WebSession {

@@ -8,7 +8,8 @@
 //   log     the last 200 requests: {id, method, url, status (null while in
 //           flight, 0 when it failed without an answer)}
 // A form's submit (or form.submit()) is remembered in sessionStorage, so the
-// next document can tell which request brought it: {doc, method, url, at}.
+// next document can tell which request brought it, and this one that it is
+// being left: {doc, seq, method, url, at}.
 function net() {
   if (window.__reporterNet) return window.__reporterNet;
   const state = {
@@ -55,7 +56,8 @@ function net() {
     try {
       const method = ((submitter && submitter.getAttribute("formmethod")) || form.method || "get").toUpperCase();
       const action = (submitter && submitter.formAction) || form.action || location.href;
-      sessionStorage.setItem("__reporterForm", JSON.stringify({ doc: state.doc, method, url: action, at: Date.now() }));
+      sessionStorage.setItem("__reporterForm",
+        JSON.stringify({ doc: state.doc, seq: state.seq, method, url: action, at: Date.now() }));
     } catch (e) { /* storage refused: the form is then not told apart */ }
   };
   window.addEventListener("submit", (e) => { if (!e.defaultPrevented) remember(e.target, e.submitter); });

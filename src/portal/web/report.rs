@@ -246,7 +246,8 @@ impl WebSession {
             };
             match answer[0].as_str().unwrap_or_default() {
                 "confirmed" => {
-                    self.browser().saw(&answer[1]["doc"], &answer[1]["seq"]);
+                    self.browser()
+                        .saw(&answer[1]["doc"], &answer[1]["seq"], false);
                     return Ok(Answer::Taken);
                 }
                 "login" => return Ok(Answer::LoggedOut),

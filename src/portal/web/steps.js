@@ -23,7 +23,8 @@
 //   ["error", index, text]    op `index` failed (an invalid selector, ...)
 const [ops, timeoutMs, loginForm, avoidDoc, reply] = arguments;
 // Every answer says which document gave it.
-const done = (answer) => reply({ answer, doc: net().doc, seq: net().seq });
+const done = (answer) =>
+  reply({ answer, doc: net().doc, seq: net().seq, busy: changesInFlight().length > 0 });
 
 function shown(el) {
   return !!el && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";

@@ -300,7 +300,8 @@ impl Runner<'_> {
             ];
             let started = Instant::now();
             let reply = self.browser.run_async(&what, STEPS_JS, args).await?;
-            self.browser.saw(&reply["doc"], &reply["seq"]);
+            self.browser
+                .saw(&reply["doc"], &reply["seq"], reply["busy"] == true);
             let answer = &reply["answer"];
             tracing::trace!(step = %what, ?answer, elapsed = ?started.elapsed(), "steps");
             let index = |i: usize| answer[i].as_u64().map(|n| n as usize);
