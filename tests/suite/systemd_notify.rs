@@ -40,10 +40,12 @@ fn work_sends_ready_watchdog_pings_status_and_stopping_on_sigterm() {
         .set_env("NOTIFY_SOCKET", path.to_str().unwrap());
     cluster.sandbox.set_env("WATCHDOG_USEC", "400000");
     let worker = cluster.spawn_worker("notified", &["--concurrency", "2"]);
-    let first = read_until(&socket, Duration::from_secs(10), |m| m == "READY=1");
+    // Generous windows: on a loaded machine a new worker can take seconds to
+    // start, and the test asks only that the messages come.
+    let first = read_until(&socket, Duration::from_secs(30), |m| m == "READY=1");
     assert_eq!(first.last().unwrap(), "READY=1");
     let mut pings = 0;
-    let seen = read_until(&socket, Duration::from_secs(10), |m| {
+    let seen = read_until(&socket, Duration::from_secs(30), |m| {
         if m == "WATCHDOG=1" {
             pings += 1;
         }
