@@ -162,6 +162,10 @@ fn a_login_with_a_one_time_code_an_excel_export_and_a_report_of_two_forms_report
         "0.03",
         "--login-fault-once",
     ];
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let mut cluster = cluster(&flags, &USERS);
     let run = cluster.run_for_users(9);
     let worker = cluster.spawn_worker("w", &["--until-idle"]);
@@ -249,6 +253,74 @@ fn a_login_with_a_one_time_code_an_excel_export_and_a_report_of_two_forms_report
     let mut kept: Vec<(&str, &str)> = USERS.to_vec();
     kept.extend(SECRETS);
     assert_passwords_kept(&cluster, &kept, &["w"], &artifacts);
+    assert_codes_kept(&cluster, started, &artifacts);
+}
+
+/// The RFC 6238 code (HMAC-SHA1, 30 s, 6 digits) of a base32 secret at a
+/// 30-second step, computed here as an authenticator app would.
+fn totp_code(secret: &str, step: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut key = Vec::new();
+    for c in secret.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => continue,
+        };
+        bits = (bits << 5) | u64::from(value);
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            key.push((bits >> count) as u8);
+        }
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
+    mac.update(&step.to_be_bytes());
+    let hash = mac.finalize().into_bytes();
+    let at = (hash[19] & 0x0f) as usize;
+    let number = u32::from_be_bytes([hash[at] & 0x7f, hash[at + 1], hash[at + 2], hash[at + 3]]);
+    format!("{:06}", number % 1_000_000)
+}
+
+/// No one-time code valid while the test ran stands alone (not inside a
+/// longer number, nor as a timestamp's `T051353` or `.123456` digits) in the
+/// worker's log, the database, its WAL, or an evidence file or its name.
+fn assert_codes_kept(cluster: &WebCluster, started: u64, artifacts: &[std::path::PathBuf]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let codes: Vec<String> = SECRETS
+        .iter()
+        .flat_map(|(_, secret)| {
+            (started / 30 - 1..=now / 30 + 1).map(|step| totp_code(secret, step))
+        })
+        .collect();
+    let mut haystacks = vec![("w.log".to_string(), cluster.worker_log("w").into_bytes())];
+    for name in ["reporter.db", "reporter.db-wal"] {
+        let bytes = std::fs::read(cluster.sandbox.path(name)).unwrap_or_default();
+        haystacks.push((name.into(), bytes));
+    }
+    for path in artifacts {
+        let name = path.display().to_string();
+        haystacks.push((name.clone(), name.clone().into_bytes()));
+        if path.extension().is_some_and(|x| x == "html") {
+            haystacks.push((name, std::fs::read(path).unwrap()));
+        }
+    }
+    for code in &codes {
+        for (name, bytes) in &haystacks {
+            let standalone = bytes.windows(code.len() + 2).any(|w| {
+                &w[1..=code.len()] == code.as_bytes()
+                    && !w[0].is_ascii_digit()
+                    && !matches!(w[0], b'T' | b'.')
+                    && !w[code.len() + 1].is_ascii_digit()
+            });
+            assert!(!standalone, "a one-time code appears in {name}");
+        }
+    }
 }
 
 #[test]
@@ -312,4 +384,10 @@ fn portal_try_walks_a_login_with_a_one_time_code_and_reads_the_excel_export() {
     );
     assert!(cluster.portal.reports().is_empty(), "portal try submitted");
     assert!(cluster.portal.stats()["totp_checks"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn the_tests_own_one_time_codes_follow_rfc_6238() {
+    // RFC 6238, appendix B: "12345678901234567890" at T = 59 s is 94287082.
+    assert_eq!(totp_code("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", 1), "287082");
 }
