@@ -101,6 +101,18 @@ enum Flush {
     Halt(Flowed),
 }
 
+/// How WebDriver says a script's page went away while it ran.
+fn page_left(message: &str) -> bool {
+    [
+        "script timeout",
+        "document unloaded",
+        "Execution context was destroyed",
+        "Cannot find context",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 /// How a WebDriver click that did not land says so: it is tried again.
 fn click_missed(err: &StepError) -> bool {
     let StepError::Retryable(message) = err else {
@@ -283,6 +295,7 @@ impl Runner<'_> {
         }
         let mut ops = std::mem::take(ops);
         let mut reloads = 0;
+        let flush_started = Instant::now();
         loop {
             let left = self.browser.state().left.clone();
             if ops.is_empty() && left.is_none() {
@@ -299,7 +312,21 @@ impl Runner<'_> {
                 json!(left),
             ];
             let started = Instant::now();
-            let reply = self.browser.run_async(&what, STEPS_JS, args).await?;
+            let reply = match self.browser.run_async(&what, STEPS_JS, args).await {
+                Ok(reply) => reply,
+                // The page went away under the script (a form a script
+                // submits a moment after the click): run the steps again on
+                // the page that came, within the page timeout. Each step
+                // gives the same result when run twice.
+                Err(StepError::Retryable(why))
+                    if page_left(&why) && flush_started.elapsed() < self.browser.page_timeout =>
+                {
+                    tracing::debug!(step = %what, "the page changed under the steps; running them again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
             self.browser
                 .saw(&reply["doc"], &reply["seq"], reply["busy"] == true);
             let answer = &reply["answer"];
